@@ -1,0 +1,4 @@
+// The library version, fixed at build time from pyproject.toml.
+#include "onnxgan/sampler.h"
+
+extern "C" const char *onnxgan_version(void) { return ONNXGAN_VERSION; }

@@ -1,0 +1,1 @@
+"""Checkpoint -> self-describing model.onnx, checked against PyTorch (``gan-export``)."""

@@ -1,0 +1,1 @@
+"""Sampling from model.onnx with numpy + onnxruntime or the native kernel; never imports torch."""

@@ -1,0 +1,27 @@
+"""Errors that end a command with one line on stderr and a documented exit code (never a traceback).
+
+Exit codes, the same for every command (README lists them):
+  0  success
+  1  a check failed (e.g. the exported ONNX disagrees with PyTorch)
+  2  user mistake: bad option, bad or missing input file, unwritable output
+  3  training diverged (NaN/Inf); the last good checkpoint is kept
+  130 interrupted by Ctrl-C (training saves a checkpoint first)
+"""
+from __future__ import annotations
+
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """A mistake the user can fix; the message says what is wrong and how to fix it."""
+
+    exit_code = EXIT_USAGE
+
+
+class CheckFailed(Exception):
+    """A self-check of the product refused to go on (the message carries the numbers)."""
+
+    exit_code = EXIT_CHECK_FAILED

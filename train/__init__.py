@@ -1,0 +1,1 @@
+"""Training: data, models, the loop, checkpoints and the ``gan-train`` command (PyTorch)."""

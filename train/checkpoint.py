@@ -1,0 +1,84 @@
+"""Checkpoint I/O in one pair (save/load) plus finding the checkpoint of a run.
+
+A checkpoint is a plain dict of tensors and primitives (no pickled code; loads use
+``torch.load(weights_only=True)``):
+
+  format          "onnxgan-checkpoint"        format_version  1
+  package_version the onnxgan that wrote it
+  model_config    ModelConfig.to_dict()       train_config    TrainConfig.to_dict()
+  G, D            state dicts                 opt_G, opt_D    Adam state dicts
+  step            optimiser steps done        epoch           epoch of the next batch
+  batch_in_epoch  index of the next batch in that epoch's permutation
+  rng             {"cpu": ByteTensor, "cuda": [ByteTensor per device]}
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from onnxgan import __version__
+from onnxgan.errors import UserError
+from onnxgan.files import atomic_write
+
+FORMAT = "onnxgan-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("model_config", "train_config", "G", "D", "opt_G", "opt_D", "step", "epoch",
+                 "batch_in_epoch", "rng")
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` (the keys above, without the format fields) atomically to ``path``."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__, **state}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_write(path) as f:
+        f.write(buffer.getbuffer())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint; any fault is one ``UserError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: not a readable onnxgan checkpoint ({first_line})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path}: not an onnxgan checkpoint (no '{FORMAT}' marker)")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{path}: checkpoint format {state.get('format_version')} is not supported "
+                        f"by onnxgan {__version__} (expects {FORMAT_VERSION})")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise UserError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    return state
+
+
+def resolve_checkpoint(run_dir_or_checkpoint: str | os.PathLike) -> Path:
+    """A checkpoint file as given, or ``RUN_DIR/checkpoints/last.pt`` for a run directory."""
+    path = Path(run_dir_or_checkpoint)
+    if path.is_dir():
+        last = path / "checkpoints" / "last.pt"
+        if not last.is_file():
+            raise UserError(f"{path}: no checkpoints/last.pt in this folder; is it a gan-train run directory?")
+        return last
+    if not path.exists():
+        raise UserError(f"{path}: no such run directory or checkpoint")
+    return path
+
+
+def newest_run(runs_root: str | os.PathLike = "runs") -> Path:
+    """The run directory under ``runs_root`` whose last checkpoint is the most recent."""
+    root = Path(runs_root)
+    candidates = [p for p in root.glob("*/checkpoints/last.pt") if p.is_file()] if root.is_dir() else []
+    if not candidates:
+        raise UserError(f"no trained run found under {root}/; train one with gan-train or name a checkpoint")
+    return max(candidates, key=lambda p: p.stat().st_mtime).parent.parent

@@ -1,0 +1,131 @@
+"""The two frozen configs that flow from the CLI to the loop: what the model is, and how it trains.
+
+Click options map one to one onto these fields; ``validate()`` raises ``UserError`` with a message that
+says how to fix the value. Both round-trip through plain dicts (config.json, checkpoints).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from onnxgan.errors import UserError
+
+MODEL_NAMES = ("mlp", "mlp-bn")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Hidden widths per model, from the tutorials the product grew out of (seed 000 and seed 004).
+_DEFAULT_WIDTHS = {
+    "mlp": {"g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
+    "mlp-bn": {"g_hidden": (256, 512, 1024), "d_hidden": (784, 392), "d_dropout": 0.0},
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild G and D from nothing but this record."""
+
+    name: str = "mlp"
+    latent_dim: int = 100
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
+    num_classes: int = 0  # 0: unconditional; labels of the data otherwise (conditional models)
+    class_names: tuple[str, ...] = ()
+    g_hidden: tuple[int, ...] = ()  # () -> the model's default widths
+    d_hidden: tuple[int, ...] = ()
+    d_dropout: float = -1.0  # < 0 -> the model's default
+    bn_momentum: float = 0.2  # torch momentum; Keras' momentum 0.8 means torch 0.2
+    leaky_slope: float = 0.2
+
+    def resolved(self) -> "ModelConfig":
+        """Fill model-dependent defaults (widths, dropout) so the record is complete."""
+        self.validate_name()
+        defaults = _DEFAULT_WIDTHS[self.name]
+        return dataclasses.replace(
+            self,
+            g_hidden=tuple(self.g_hidden) or defaults["g_hidden"],
+            d_hidden=tuple(self.d_hidden) or defaults["d_hidden"],
+            d_dropout=defaults["d_dropout"] if self.d_dropout < 0 else self.d_dropout,
+        )
+
+    def validate_name(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise UserError(f"unknown model {self.name!r}; choose one of: {', '.join(MODEL_NAMES)}")
+
+    def validate(self) -> None:
+        self.validate_name()
+        if not 1 <= self.latent_dim <= 4096:
+            raise UserError(f"--latent-dim must be in 1..4096, got {self.latent_dim}")
+        if any(not 1 <= w <= 16384 for w in (*self.g_hidden, *self.d_hidden)):
+            raise UserError("layer widths must be in 1..16384")
+        if not 0.0 <= self.d_dropout < 1.0:
+            raise UserError(f"D dropout must be in [0, 1), got {self.d_dropout}")
+        c, h, w = self.image_shape
+        if c not in (1, 3) or not (1 <= h <= 1024 and 1 <= w <= 1024):
+            raise UserError(f"images must have 1 or 3 channels and sides up to 1024, got {self.image_shape}")
+
+    @property
+    def image_size(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        return cls(**_tuples(cls, data))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: data, schedule, optimiser, device, outputs."""
+
+    data: str = "mnist"
+    steps: int = 0  # 0 -> derived from epochs
+    epochs: int = 0  # 0 with steps 0 -> DEFAULT_STEPS
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+    out: str = ""  # "" -> runs/<model>-<timestamp>
+    log_every: int = 100
+    sample_every: int = 1000
+    ckpt_every: int = 1000
+
+    def validate(self) -> None:
+        if self.steps < 0 or self.epochs < 0:
+            raise UserError("--steps and --epochs must be >= 0")
+        if self.steps and self.epochs:
+            raise UserError("give --steps or --epochs, not both")
+        if not 1 <= self.batch_size <= 65536:
+            raise UserError(f"--batch-size must be in 1..65536, got {self.batch_size}")
+        if not 0.0 < self.lr <= 1.0:
+            raise UserError(f"--lr must be in (0, 1], got {self.lr}")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise UserError("Adam betas must be in [0, 1)")
+        if not 0 <= self.seed < 2**63:
+            raise UserError(f"--seed must be in [0, 2**63), got {self.seed}")
+        if self.device not in DEVICES:
+            raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        for name in ("log_every", "sample_every", "ckpt_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return cls(**_tuples(cls, data))
+
+
+def _tuples(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """JSON and checkpoints give lists where the dataclass wants tuples; unknown keys are an error."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise UserError(f"unknown {cls.__name__} fields {sorted(unknown)}: was this written by a newer onnxgan?")
+    return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in data.items()}
