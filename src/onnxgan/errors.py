@@ -15,13 +15,19 @@ EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 
 
-class UserError(Exception):
+class CommandError(Exception):
+    """Ends a command with its one-line message on stderr and ``exit_code``."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
+class UserError(CommandError):
     """A mistake the user can fix; the message says what is wrong and how to fix it."""
 
     exit_code = EXIT_USAGE
 
 
-class CheckFailed(Exception):
+class CheckFailed(CommandError):
     """A self-check of the product refused to go on (the message carries the numbers)."""
 
     exit_code = EXIT_CHECK_FAILED
