@@ -28,7 +28,7 @@ TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out"}
 
 
-@click.command(cls=Command, context_settings=CONTEXT_SETTINGS)
+@click.command("gan-train", cls=Command, context_settings=CONTEXT_SETTINGS)
 @click.option("--model", default="mlp", show_default=True, metavar="|".join(MODEL_NAMES),
               help="Architecture: mlp (seed 000) or mlp-bn (BatchNorm in G, seed 004).")
 @click.option("--data", default="mnist", show_default=True,

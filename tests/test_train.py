@@ -1,0 +1,177 @@
+"""gan-train end to end: outputs, exact resume, Ctrl-C, user mistakes (CliRunner and real processes)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from onnxgan.train.checkpoint import load_checkpoint
+from onnxgan.train.cli import main as gan_train
+
+# Small widths keep each run to a second or two on CPU; the loop is the same as for the full model.
+TINY = ["--g-hidden", "32,64", "--d-hidden", "64,32", "--batch-size", "16", "--latent-dim", "8"]
+
+
+def run_train(*args: str):
+    return CliRunner().invoke(gan_train, [*TINY, *args], catch_exceptions=False)
+
+
+def tensors_of(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """Every tensor in a checkpoint's G, D and optimiser states, flattened to name -> tensor."""
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, torch.Tensor):
+            flat[prefix] = value
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+
+    for key in ("G", "D", "opt_G", "opt_D"):
+        walk(key, checkpoint[key])
+    return flat
+
+
+@pytest.mark.parametrize("model", ["mlp", "mlp-bn"])
+def test_resume_continues_bit_for_bit(tmp_path, model):
+    whole = run_train("--model", model, "--steps", "24", "--out", str(tmp_path / "whole"), "--seed", "3",
+                      "--log-every", "5")
+    assert whole.exit_code == 0, whole.output
+    half = run_train("--model", model, "--steps", "12", "--out", str(tmp_path / "half"), "--seed", "3",
+                     "--log-every", "5")
+    assert half.exit_code == 0, half.output
+    resumed = run_train("--resume", str(tmp_path / "half"), "--steps", "24")
+    assert resumed.exit_code == 0, resumed.output
+
+    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "half" / "checkpoints" / "last.pt")
+    assert (a["step"], a["epoch"], a["batch_in_epoch"]) == (b["step"], b["epoch"], b["batch_in_epoch"]) == (24, 0, 24)
+    ta, tb = tensors_of(a), tensors_of(b)
+    assert ta.keys() == tb.keys() and len(ta) > 10
+    for name in ta:
+        assert torch.equal(ta[name], tb[name]), name
+    assert torch.equal(a["rng"]["cpu"], b["rng"]["cpu"])
+    # metrics: the resumed run appends after the checkpoint without duplicating rows.
+    steps = [json.loads(line)["step"] for line in (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 12, 15, 20, 24]
+
+
+def test_run_directory_holds_config_metrics_grids_and_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    result = run_train("--steps", "10", "--out", str(out), "--sample-every", "5", "--ckpt-every", "5",
+                       "--log-every", "5")
+    assert result.exit_code == 0, result.output
+    assert f"gan-export {out} -o model.onnx" in result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["g_hidden"] == [32, 64] and config["train"]["steps"] == 10
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [5, 10]
+    assert {"d_loss", "g_loss", "D(x)", "D(G(z))", "steps_per_s", "wall_time", "epoch"} <= rows[0].keys()
+    assert all(0.0 < r["D(x)"] < 1.0 and np.isfinite(r["d_loss"]) for r in rows)
+    grids = sorted(p.name for p in (out / "samples").iterdir())
+    assert grids == ["step_0000005.png", "step_0000010.png"]
+    picture = Image.open(out / "samples" / "step_0000010.png")
+    assert picture.size == (8 * (28 * 2 + 2) + 2,) * 2  # 8 x 8 digits, each upscaled 2x, 2 px gaps
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert checkpoints == ["last.pt", "step_0000005.pt", "step_0000010.pt"]
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        assert run_train("--steps", "4", "--seed", seed, "--out", str(tmp_path / name)).exit_code == 0
+    a, b, c = (tensors_of(load_checkpoint(tmp_path / n / "checkpoints" / "last.pt")) for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["G.net.0.weight"], c["G.net.0.weight"])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "gpt"], "unknown model 'gpt'"),
+    (["--steps", "-1"], "--steps and --epochs must be >= 0"),
+    (["--steps", "5", "--epochs", "1"], "not both"),
+    (["--batch-size", "0"], "--batch-size must be in"),
+    (["--lr", "0"], "--lr must be in"),
+    (["--device", "tpu"], "--device must be one of"),
+    (["--data", "/nonexistent/data"], "/nonexistent/data: no such file or folder"),
+    (["--g-hidden", "32,x"], "comma-separated integers"),
+    (["--steps", "abc"], "'abc' is not a valid integer"),
+    (["--batch-size", "70000"], "--batch-size must be in"),
+    (["--resume", "/nonexistent/run"], "no such run directory or checkpoint"),
+])
+def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, words):
+    result = CliRunner().invoke(gan_train, [*args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gan-train: error: ") and words in lines[0], result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_to_change_the_model_and_a_finished_run(tmp_path):
+    out = str(tmp_path / "run")
+    assert run_train("--steps", "4", "--out", out).exit_code == 0
+    changed = CliRunner().invoke(gan_train, ["--resume", out, "--lr", "0.1", "--steps", "8"])
+    assert changed.exit_code == 2 and "cannot change --lr when resuming" in changed.output
+    finished = CliRunner().invoke(gan_train, ["--resume", out])
+    assert finished.exit_code == 2 and "already has 4 steps" in finished.output
+    again = CliRunner().invoke(gan_train, [*TINY, "--steps", "4", "--out", out])
+    assert again.exit_code == 2 and "already holds a trained run" in again.output
+
+
+def test_garbage_checkpoint_is_one_line(tmp_path):
+    bad = tmp_path / "checkpoints" / "last.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x00garbage" * 10)
+    result = CliRunner().invoke(gan_train, ["--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "not a readable onnxgan checkpoint" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path):
+    result = CliRunner().invoke(gan_train, ["--model", "mlp-bn", "--dry-run", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    resolved = json.loads(result.output)
+    assert resolved["model"]["d_hidden"] == [784, 392] and resolved["model"]["image_shape"] == [1, 28, 28]
+    assert resolved["train"]["batch_size"] == 64 and not (tmp_path / "r").exists()
+
+
+def gan_train_process(*args: str, cwd: Path) -> subprocess.Popen:
+    script = Path(sys.executable).parent / "gan-train"
+    return subprocess.Popen([str(script), *TINY, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    process = gan_train_process("--steps", "1000000", "--log-every", "10", "--out", "run", cwd=tmp_path)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while not (metrics.exists() and metrics.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted at step" in stderr and "Traceback" not in stderr
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] >= 10
+    resumed = gan_train_process("--resume", "run", "--steps", str(state["step"] + 3), cwd=tmp_path)
+    _, stderr = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, stderr
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == state["step"] + 3
+
+
+def test_module_entry_point_runs_like_the_command(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "onnxgan.train", "--model", "nope"], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn")
