@@ -1,0 +1,162 @@
+"""Checkpoint -> model.onnx bytes that follow docs/onnx-contract.md, checked against PyTorch first.
+
+Steps: rebuild G from the checkpoint alone (G_ema weights when present), eval mode, fold each
+BatchNorm into the Linear before it, export with the legacy exporter (opset 17, IR 8), optionally store
+the weights as fp16 behind Casts, add the metadata, run onnx.checker, and compare onnxruntime (through
+the runtime's own Sampler) with the unfolded PyTorch G on a fixed batch.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from onnxgan import __version__
+from onnxgan.errors import CheckFailed, UserError
+from onnxgan.runtime.contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE, ModelInfo
+from onnxgan.runtime.latent import latent
+from onnxgan.runtime.sampler import Sampler
+from onnxgan.train.checkpoint import load_checkpoint
+from onnxgan.train.config import ModelConfig
+from onnxgan.train.models import build_models
+
+OPSET = 17
+IR_VERSION = 8  # what the legacy exporter writes; onnxruntime 1.18+ loads it
+TOLERANCE = {"float32": 1e-5, "float16": 2e-3}  # max abs error, onnxruntime vs PyTorch, images in [-1, 1]
+CHECK_BATCH, CHECK_SEED = 16, 2024
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A checked model.onnx, not yet written."""
+
+    data: bytes
+    info: ModelInfo
+    weights: str  # "G" or "G_ema"
+    max_error: float
+    tolerance: float
+
+
+def export_checkpoint(checkpoint: Path, fp16: bool = False) -> Exported:
+    """The checked model.onnx bytes for ``checkpoint``; ``CheckFailed`` when onnxruntime disagrees."""
+    state = load_checkpoint(checkpoint)
+    config = ModelConfig.from_dict(state["model_config"])
+    weights = "G_ema" if "G_ema" in state else "G"
+    generator = build_models(config)[0]
+    try:
+        generator.load_state_dict(state[weights])
+    except RuntimeError as e:
+        raise UserError(f"{checkpoint}: {weights} does not fit its model config ({str(e).splitlines()[0]})") from None
+    generator.eval()
+    dtype = "float16" if fp16 else "float32"
+    info = ModelInfo(model=config.name, latent_dim=config.latent_dim, image_shape=tuple(config.image_shape),
+                     num_classes=config.num_classes, class_names=tuple(config.class_names),
+                     training_step=int(state["step"]), package_version=__version__, weights_dtype=dtype)
+    model = to_onnx(fold_batchnorm(generator), info)
+    if fp16:
+        store_weights_as_fp16(model)
+    helper.set_model_props(model, info.to_metadata())
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise CheckFailed(f"onnx.checker rejects the exported graph: {str(e).splitlines()[0]}") from None
+    data = model.SerializeToString()
+    max_error = compare_with_torch(generator, data, info)
+    tolerance = TOLERANCE[dtype]
+    if not max_error <= tolerance:  # also refuses NaN
+        raise CheckFailed(f"onnxruntime and PyTorch disagree: max abs error {max_error:.3g} > tolerance "
+                          f"{tolerance:g} ({dtype} weights, batch of {CHECK_BATCH}); nothing was written")
+    return Exported(data, info, weights, max_error, tolerance)
+
+
+def fold_batchnorm(generator: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``generator`` in which Linear + BatchNorm1d pairs are one Linear and
+    Dropout is gone. Folding is exact in real arithmetic and done in float64:
+    W' = W * s[:, None], b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps).
+    """
+    folded = copy.deepcopy(generator).eval()
+    for module in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
+        layers: list[nn.Module] = []
+        for layer in module:
+            if isinstance(layer, nn.BatchNorm1d):
+                if not layers or not isinstance(layers[-1], nn.Linear):
+                    raise CheckFailed(f"cannot fold BatchNorm1d into {type(layers[-1]).__name__ if layers else 'nothing'}")
+                layers[-1] = _fold(layers[-1], layer)
+            elif not isinstance(layer, nn.Dropout):
+                layers.append(layer)
+        del module[:]
+        module.extend(layers)
+    return folded
+
+
+def _fold(linear: nn.Linear, norm: nn.BatchNorm1d) -> nn.Linear:
+    scale = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)  # (out,)
+    fused = nn.Linear(linear.in_features, linear.out_features)
+    with torch.no_grad():
+        fused.weight.copy_(linear.weight.double() * scale[:, None])  # (out, in)
+        bias = linear.bias.double() if linear.bias is not None else torch.zeros_like(scale)
+        fused.bias.copy_((bias - norm.running_mean.double()) * scale + norm.bias.double())
+    return fused
+
+
+def to_onnx(generator: nn.Module, info: ModelInfo) -> onnx.ModelProto:
+    """The legacy TorchScript exporter's graph, named per the contract, with a fixed [N, C, H, W] output."""
+    z = torch.from_numpy(latent(2, info.latent_dim, CHECK_SEED))  # (2, latent_dim): any batch traces alike
+    inputs: tuple[torch.Tensor, ...] = (z,)
+    names = [INPUT_Z]
+    if info.num_classes:
+        inputs += (torch.zeros(2, dtype=torch.int64),)
+        names.append(INPUT_LABEL)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The legacy exporter warns that it is deprecated; it is the one that writes IR 8 and plain Gemm
+        # nodes without onnxscript, and the tests pin its output.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(generator, inputs, buffer, dynamo=False, opset_version=OPSET, input_names=names,
+                          output_names=[OUTPUT_IMAGE], dynamic_axes={name: {0: "N"} for name in (*names, OUTPUT_IMAGE)})
+    model = onnx.load_from_string(buffer.getvalue())
+    model.ir_version = IR_VERSION
+    image_dims = model.graph.output[0].type.tensor_type.shape.dim  # [N, C, H, W]
+    for dim, side in zip(image_dims[1:], info.image_shape):
+        dim.dim_value = side
+    model.producer_name, model.producer_version = "onnxgan", __version__
+    return model
+
+
+def store_weights_as_fp16(model: onnx.ModelProto) -> None:
+    """Store every float32 initializer as float16, each followed by a Cast back to float32.
+
+    The graph still computes in float32 (readers need no fp16 kernels); only the file halves.
+    """
+    graph = model.graph
+    casts = []
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.data_type != TensorProto.FLOAT:
+            continue
+        name = tensor.name  # the Cast's output keeps the name every consumer reads
+        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), f"{name}.fp16")
+        graph.initializer[index].CopyFrom(half)
+        casts.append(helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}.cast"))
+    nodes = casts + list(graph.node)  # Casts first keeps the node list topologically sorted
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def compare_with_torch(generator: nn.Module, data: bytes, info: ModelInfo) -> float:
+    """Max abs difference between onnxruntime (CPU) and the unfolded PyTorch G on a fixed batch."""
+    z = latent(CHECK_BATCH, info.latent_dim, CHECK_SEED)  # (CHECK_BATCH, latent_dim)
+    labels = np.arange(CHECK_BATCH, dtype=np.int64) % info.num_classes if info.num_classes else None
+    sampler = Sampler(data, backend="onnxruntime", device="cpu")
+    ours = sampler.generate(z, labels)  # (N, C, H, W)
+    with torch.no_grad():
+        args = (torch.from_numpy(z),) if labels is None else (torch.from_numpy(z), torch.from_numpy(labels))
+        theirs = generator(*args).numpy()
+    return float(np.max(np.abs(ours - theirs)))

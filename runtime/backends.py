@@ -1,0 +1,155 @@
+"""The engines behind ``Sampler``: onnxruntime (CPU or CUDA) and the native C++ kernel.
+
+Each backend loads a model.onnx from bytes, checks that its graph matches the metadata, and offers
+``run(z, labels) -> image`` on inputs the Sampler has already checked. Asking for a backend or a device
+that cannot load fails with a ``UserError``; ``auto`` choices are visible in ``Sampler.info()``.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import sys
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+from onnxgan.errors import UserError
+
+from . import _native
+from .contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE, ModelInfo
+
+BACKENDS = ("auto", "onnxruntime", "native")
+DEVICES = ("auto", "cpu", "cuda")
+_ORT_ERRORS = (ort_state.Fail, ort_state.InvalidArgument, ort_state.InvalidGraph, ort_state.InvalidProtobuf,
+               ort_state.NotImplemented, ort_state.RuntimeException)
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+_QUIET, _DEFAULT_SEVERITY = 3, 2  # onnxruntime log severities: errors only; warnings and up
+
+
+def native_available() -> bool:
+    """Whether this install's native module has the sampler (the C++ kernel) built in."""
+    return hasattr(_native, "Model")
+
+
+def _auto_backend(info: ModelInfo, device: str) -> str:
+    """The backend that ``backend="auto"`` picks for this model on this device."""
+    return "onnxruntime"
+
+
+def open_backend(name: str, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):
+    """A loaded backend (``OnnxRuntimeBackend`` or ``NativeBackend``) for ``name`` in BACKENDS."""
+    if name == "auto":
+        name = _auto_backend(info, device)
+    if name == "native":
+        return NativeBackend(data, info, device, threads, source)
+    return OnnxRuntimeBackend(data, info, device, threads, source)
+
+
+@functools.cache
+def cuda_device_present() -> bool:
+    """A quiet probe: onnxruntime has a CUDA provider and the CUDA driver reports a device.
+
+    onnxruntime-gpu lists CUDAExecutionProvider even on machines without a GPU, and asking for it
+    there prints errors before it falls back to the CPU; the driver API answers without a sound.
+    """
+    if _CUDA not in ort.get_available_providers():
+        return False
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        driver = ctypes.CDLL(name)
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+
+
+class OnnxRuntimeBackend:
+    """One onnxruntime session; ``session.run`` is thread-safe, so one backend serves many threads."""
+
+    name = "onnxruntime"
+
+    def __init__(self, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):
+        want_cuda = device == "cuda" or (device == "auto" and cuda_device_present())
+        if device == "cuda" and not cuda_device_present():
+            raise UserError("--device cuda: onnxruntime finds no usable CUDA GPU here (needs onnxruntime-gpu, "
+                            "an NVIDIA driver and a GPU); use --device cpu or auto")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = [_CUDA, _CPU] if want_cuda else [_CPU]
+        if want_cuda:  # a CUDA provider that fails to load logs errors before it falls back; we report it
+            options.log_severity_level = _QUIET
+            ort.set_default_logger_severity(_QUIET)
+        try:
+            self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
+        except _ORT_ERRORS as e:
+            raise UserError(f"{source}: onnxruntime cannot load it ({_first_line(e)})") from None
+        finally:
+            if want_cuda:
+                ort.set_default_logger_severity(_DEFAULT_SEVERITY)
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider != _CUDA:
+            raise UserError("--device cuda: onnxruntime's CUDA provider failed to load (check the CUDA and "
+                            "cuDNN libraries onnxruntime-gpu needs); use --device cpu or auto")
+        self.threads = threads
+        _check_graph(self.session, info, source)
+
+    def run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """z float32 (N, latent_dim), labels int64 (N,) or None -> image float32 (N, C, H, W)."""
+        feeds = {INPUT_Z: z} if labels is None else {INPUT_Z: z, INPUT_LABEL: labels}
+        if self.provider != _CUDA:
+            return self.session.run([OUTPUT_IMAGE], feeds)[0]
+        # On the GPU, bind the inputs once and let onnxruntime copy the image back: no extra host copies.
+        # A binding belongs to one call, so concurrent callers never share one.
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, array)
+        binding.bind_output(OUTPUT_IMAGE, "cuda")
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+
+class NativeBackend:
+    """The C++ kernel (``onnxgan.runtime._native.Model``) on the CPU."""
+
+    name = "native"
+    provider = "native-cpu"
+
+    def __init__(self, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):
+        if not native_available():
+            raise UserError("the native backend is not built in this install; use --backend onnxruntime")
+        if device == "cuda":
+            raise UserError("the native backend runs on the CPU only; use --device cpu or --backend onnxruntime")
+        try:
+            self.model = _native.Model.from_bytes(data, threads or 0)
+        except ValueError as e:
+            raise UserError(f"{source}: the native backend cannot use it ({e}); use --backend onnxruntime") from None
+        found = (self.model.latent_dim, tuple(self.model.image_shape), self.model.num_classes)
+        if found != (info.latent_dim, info.image_shape, info.num_classes):
+            raise UserError(f"{source}: the graph (latent_dim, image_shape, num_classes) = {found} does not "
+                            "match its metadata; re-export it with gan-export")
+        self.threads = self.model.threads
+
+    def run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        return self.model.generate(z, labels)
+
+
+def _check_graph(session: ort.InferenceSession, info: ModelInfo, source: str) -> None:
+    """The graph's inputs and output are the ones the metadata promises (names, dtypes, fixed sides)."""
+    expected = {INPUT_Z: ("tensor(float)", [info.latent_dim])}
+    if info.num_classes:
+        expected[INPUT_LABEL] = ("tensor(int64)", [])
+    found = {arg.name: (arg.type, arg.shape[1:]) for arg in session.get_inputs()}
+    outputs = {arg.name: (arg.type, arg.shape[1:]) for arg in session.get_outputs()}
+    image = outputs.get(OUTPUT_IMAGE)
+    if found != expected or image is None or image[0] != "tensor(float)" or len(image[1]) != 3:
+        raise UserError(f"{source}: the graph's inputs {found} and outputs {outputs} do not match its onnxgan "
+                        f"metadata (inputs {expected}, output {OUTPUT_IMAGE} float [N, C, H, W]); re-export it")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,149 @@
+"""``Sampler``: model.onnx -> images, with every input checked before it reaches a backend.
+
+A Sampler holds no state that changes after it is built, so one instance may serve many threads at
+once (both backends' ``run`` are thread-safe). ``sample(n, seed)`` draws z from the portable latent RNG
+(runtime/latent.py), so one seed gives the same z on every backend and machine.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from onnxgan.errors import UserError
+from onnxgan.images import to_uint8
+
+from .backends import BACKENDS, DEVICES, open_backend
+from .contract import ModelInfo
+from .latent import latent
+from .onnx_meta import NotOnnx, read_metadata_props
+
+Labels = int | Sequence[int] | np.ndarray | None
+
+
+class Sampler:
+    """A loaded generator. ``model`` is a path to a model.onnx or its bytes.
+
+    backend: "auto" (onnxruntime for now), "onnxruntime" or "native" (the C++ kernel, CPU only).
+    device: "auto" (CUDA when onnxruntime can use a GPU here, else CPU), "cpu" or "cuda".
+    threads: intra-op threads (None: the backend's default).
+    """
+
+    def __init__(self, model: str | os.PathLike | bytes, backend: str = "auto", device: str = "auto",
+                 threads: int | None = None):
+        if backend not in BACKENDS:
+            raise UserError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if device not in DEVICES:
+            raise UserError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        if threads is not None and threads < 1:
+            raise UserError(f"threads must be >= 1 (or None for the default), got {threads}")
+        self.source, data = _read(model)
+        try:
+            props = read_metadata_props(data)
+        except NotOnnx as e:
+            raise UserError(f"{self.source}: not an ONNX model file ({e})") from None
+        self.model_info = ModelInfo.from_metadata(props, self.source)
+        self._backend = open_backend(backend, data, self.model_info, device, threads, self.source)
+
+    def latent(self, n: int, seed: int = 0) -> np.ndarray:
+        """The z behind ``sample(n, seed)``: float32 (n, latent_dim)."""
+        if n < 0:
+            raise UserError(f"the number of samples must be >= 0, got {n}")
+        if not 0 <= seed < 2**64:
+            raise UserError(f"seed must be in [0, 2**64), got {seed}")
+        return latent(n, self.model_info.latent_dim, seed)
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """z float32 (N, latent_dim) [+ labels int64 (N,)] -> images float32 (N, C, H, W) in [-1, 1]."""
+        info = self.model_info
+        if not isinstance(z, np.ndarray) or z.dtype != np.float32 or z.ndim != 2 or z.shape[1] != info.latent_dim:
+            raise UserError(f"z must be a float32 array of shape (N, {info.latent_dim}), got "
+                            f"{getattr(z, 'dtype', type(z).__name__)} {getattr(z, 'shape', '')}")
+        n = z.shape[0]
+        if info.num_classes == 0 and labels is not None:
+            raise UserError("this model is unconditional: it takes no labels")
+        if info.num_classes:
+            if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.shape != (n,):
+                raise UserError(f"labels must be an int64 array of shape ({n},), got "
+                                f"{getattr(labels, 'dtype', type(labels).__name__)} {getattr(labels, 'shape', '')}")
+            if n and not (0 <= labels.min() and labels.max() < info.num_classes):
+                raise UserError(f"labels must be in 0..{info.num_classes - 1}, got {labels.min()}..{labels.max()}")
+            labels = np.ascontiguousarray(labels)
+        if n == 0:
+            return np.empty((0, *info.image_shape), dtype=np.float32)
+        return self._backend.run(np.ascontiguousarray(z), labels)
+
+    def sample(self, n: int, seed: int = 0, labels: Labels = None) -> np.ndarray:
+        """n images as uint8 (n, H, W) for one channel or (n, H, W, C).
+
+        labels (conditional models): one class for all, one per image, or None to cycle 0, 1, 2, ...
+        """
+        return to_uint8(self.generate(self.latent(n, seed), self.labels(n, labels)))
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int, label: int | None = None) -> np.ndarray:
+        """``steps`` uint8 images along the great circle (slerp) from z(seed_a) to z(seed_b).
+
+        Slerp rather than lerp: a straight line between two Gaussian z passes through points of
+        unusually small norm, which the generator never saw in training, and the middle images fade.
+        """
+        if steps < 2:
+            raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
+        a, b = self.latent(1, seed_a)[0], self.latent(1, seed_b)[0]  # (latent_dim,) each
+        z = slerp(a, b, np.linspace(0.0, 1.0, steps))  # (steps, latent_dim)
+        return to_uint8(self.generate(z, self.labels(steps, label)))
+
+    def labels(self, n: int, labels: Labels) -> np.ndarray | None:
+        """The int64 (n,) labels for a request (see ``sample``); None for unconditional models."""
+        classes = self.model_info.num_classes
+        if classes == 0:
+            if labels is not None:
+                raise UserError("this model is unconditional: it takes no labels")
+            return None
+        if labels is None:
+            return np.arange(n, dtype=np.int64) % classes
+        array = np.asarray(labels)
+        if array.dtype.kind not in "iu" or array.ndim > 1:
+            raise UserError(f"labels must be an integer or a list of integers, got {labels!r}")
+        return np.broadcast_to(array, (n,)).astype(np.int64) if array.ndim == 0 else array.astype(np.int64)
+
+    def info(self) -> dict[str, Any]:
+        """What was loaded and how it runs: the model's metadata plus backend, provider and threads."""
+        info = self.model_info
+        return {
+            "source": self.source, "model": info.model, "latent_dim": info.latent_dim,
+            "image_shape": list(info.image_shape), "value_range": list(info.value_range),
+            "num_classes": info.num_classes, "class_names": list(info.class_names),
+            "training_step": info.training_step, "weights_dtype": info.weights_dtype,
+            "latent_rng": info.latent_rng, "package_version": info.package_version,
+            "backend": self._backend.name, "provider": self._backend.provider, "threads": self._backend.threads,
+        }
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation of vectors a, b (D,) at fractions t (T,) -> float32 (T, D).
+
+    Nearly parallel vectors (angle under 1e-6 rad) fall back to the straight line, which equals the arc there.
+    """
+    a64, b64, t = a.astype(np.float64), b.astype(np.float64), t[:, None]  # t: (T, 1)
+    cosine = np.dot(a64, b64) / (np.linalg.norm(a64) * np.linalg.norm(b64))
+    omega = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return ((1.0 - t) * a64 + t * b64).astype(np.float32)
+    return ((np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+
+
+def _read(model: str | os.PathLike | bytes) -> tuple[str, bytes]:
+    """(a name for messages, the file's bytes)."""
+    if isinstance(model, (bytes, bytearray)):
+        return "<model bytes>", bytes(model)
+    path = Path(model)
+    if not path.exists():
+        raise UserError(f"{path}: no such file; give the path of a model.onnx written by gan-export")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give the path of a model.onnx written by gan-export")
+    try:
+        return str(path), path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror or e})") from None
