@@ -24,3 +24,10 @@ def test_rooms_install_under_one_onnxgan_package():
     for room in (onnxgan.train, onnxgan.export, onnxgan.runtime):
         assert room.__name__.startswith("onnxgan.")
         assert Path(room.__file__).parent.name in ("train", "export", "runtime")
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("Run the tests:", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0].strip()
+    assert command.endswith("python -m pytest")
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines()
