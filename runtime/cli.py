@@ -1,0 +1,145 @@
+"""``gan-sample``: model.onnx -> a PNG grid, an .npz, a folder of PNGs, or an interpolation strip/GIF.
+
+Every output appears whole or not at all: files go through ``atomic_write``; a folder is filled under
+a temporary name beside it and renamed into place (onto a missing or empty folder only).
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+from PIL import Image
+
+from onnxgan.cli import CONTEXT_SETTINGS, Command
+from onnxgan.errors import UserError
+from onnxgan.files import atomic_write
+from onnxgan.images import grid, save_png, to_uint8
+
+from .backends import BACKENDS, DEVICES
+from .sampler import Sampler
+
+SCALE = 2  # grids, strips and GIF frames show each pixel as SCALE x SCALE
+FRAME_MS = 120  # GIF frame duration
+
+
+@click.command("gan-sample", cls=Command, context_settings=CONTEXT_SETTINGS)
+@click.argument("model", metavar="MODEL.onnx")
+@click.option("-o", "--output", required=True, metavar="OUT",
+              help="OUT.png: a grid; OUT.npz: images, labels and z; OUT/ (or no suffix): one PNG per image; "
+                   "with --interpolate: OUT.png (a strip) or OUT.gif.")
+@click.option("-n", "count", type=click.IntRange(min=1), default=64, show_default=True, help="How many images.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="The same seed gives the same images on every backend and machine.")
+@click.option("--label", default=None, help="Class (number or name) for every image of a conditional model "
+                                             "[default: cycle through the classes].")
+@click.option("--interpolate", nargs=2, type=click.IntRange(0, 2**64 - 1), default=None, metavar="SEED_A SEED_B",
+              help="Walk from z(SEED_A) to z(SEED_B) along a great circle (slerp) instead of sampling.")
+@click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads [default: all cores].")
+def main(model: str, output: str, count: int, seed: int, label: str | None, interpolate: tuple[int, int] | None,
+         steps: int, backend: str, device: str, threads: int | None) -> None:
+    """Draw images from a generator exported by gan-export.
+
+    \b
+    Examples:
+      gan-sample model.onnx -n 64 -o samples.png
+      gan-sample model.onnx -n 1000 --seed 7 -o samples.npz
+      gan-sample model.onnx -n 16 -o digits/
+      gan-sample model.onnx --interpolate 1 2 --steps 16 -o walk.gif
+    """
+    kind = _output_kind(output, interpolating=interpolate is not None)
+    sampler = Sampler(model, backend=backend, device=device, threads=threads)
+    label_value = _label(sampler, label)
+    if interpolate is not None:
+        pixels = sampler.interpolate(*interpolate, steps, label=label_value)
+        what = f"{steps} steps from seed {interpolate[0]} to {interpolate[1]}"
+        labels = z = None
+    else:
+        labels = sampler.labels(count, label_value)
+        z = sampler.latent(count, seed)  # (n, latent_dim)
+        pixels = to_uint8(sampler.generate(z, labels))
+        what = f"{count} images, seed {seed}"
+    if kind == "png":
+        save_png(grid(pixels, columns=steps if interpolate else None, scale=SCALE), output)
+    elif kind == "gif":
+        _write_gif(pixels, output)
+    elif kind == "npz":
+        _write_npz(output, images=pixels, labels=np.empty(0, np.int64) if labels is None else labels, z=z)
+    else:
+        _write_folder(pixels, Path(output))
+    info = sampler.info()
+    click.echo(f"{output}: {what} ({info['backend']}, {info['provider']})")
+
+
+def _output_kind(output: str, interpolating: bool) -> str:
+    """'png', 'gif', 'npz' or 'folder', decided before any work so a mistake costs nothing."""
+    path = Path(output)
+    if output.endswith(("/", os.sep)) or path.is_dir() or not path.suffix:
+        return "folder"
+    kinds = {".png": "png", ".npz": "npz"} if not interpolating else {".png": "png", ".gif": "gif"}
+    kind = kinds.get(path.suffix.lower())
+    if kind is None:
+        choices = "with --interpolate use OUT.png, OUT.gif" if interpolating else "use OUT.png, OUT.npz"
+        raise UserError(f"-o {output}: cannot write {path.suffix!r} files; {choices} or a folder")
+    return kind
+
+
+def _label(sampler: Sampler, label: str | None) -> int | None:
+    """--label as a class index: a number, or one of the model's class names."""
+    if label is None:
+        return None
+    info = sampler.model_info
+    if info.num_classes == 0:
+        raise UserError(f"--label {label}: this model is unconditional; drop --label")
+    if label in info.class_names:
+        return info.class_names.index(label)
+    if not label.lstrip("-").isdigit() or not 0 <= int(label) < info.num_classes:
+        names = f" or one of {', '.join(info.class_names)}" if info.class_names else ""
+        raise UserError(f"--label {label}: the model has no such class; use 0..{info.num_classes - 1}{names}")
+    return int(label)
+
+
+def _write_npz(output: str, **arrays: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with atomic_write(output) as f:
+        f.write(buffer.getvalue())
+
+
+def _write_gif(pixels: np.ndarray, output: str) -> None:
+    """Frames (T, H, W[, C]) -> an endlessly looping GIF, each pixel SCALE x SCALE."""
+    frames = [Image.fromarray(frame.repeat(SCALE, axis=0).repeat(SCALE, axis=1)) for frame in pixels]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0)
+    with atomic_write(output) as f:
+        f.write(buffer.getvalue())
+
+
+def _write_folder(pixels: np.ndarray, folder: Path) -> None:
+    """One PNG per image (000000.png, ...) in a new or empty ``folder``, all or nothing."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UserError(f"-o {folder}: exists and is not an empty folder; choose a new folder")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as e:
+        raise UserError(f"-o {folder}: cannot write there ({e.strerror or e})") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should look like mkdir's
+        for index, image in enumerate(pixels):
+            Image.fromarray(image).save(staging / f"{index:06d}.png")
+        os.replace(staging, folder)  # POSIX rename: atomic, and allowed onto an empty folder
+    except BaseException as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise UserError(f"-o {folder}: cannot write there ({e.strerror or e})") from None
+        raise
