@@ -1,0 +1,280 @@
+"""onnxgan.runtime: the Sampler API, its input checks, refusals of foreign or broken files, the metadata
+reader, thread safety, and a process that samples without ever importing torch or onnx."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxgan.errors import UserError
+from onnxgan.runtime import Sampler, latent
+from onnxgan.runtime.backends import cuda_device_present, native_available
+from onnxgan.runtime.contract import ModelInfo
+from onnxgan.runtime.onnx_meta import NotOnnx, read_metadata_props
+from onnxgan.runtime.sampler import slerp
+
+# The fast path beside its reference: every backend this install has runs the same tests.
+BACKENDS = ["onnxruntime"] + (["native"] if native_available() else [])
+
+
+def conditional_model(path, num_classes: int = 3, latent_dim: int = 4, seed: int = 0):
+    """A contract-following conditional MLP built by hand: [z, embedding[label]] -> Gemm -> Tanh -> 1x2x2."""
+    rng = np.random.default_rng(seed)
+    embedding = rng.normal(size=(num_classes, 2)).astype(np.float32)  # (classes, E)
+    weight = rng.normal(size=(4, latent_dim + 2)).astype(np.float32)  # (out, in)
+    bias = rng.normal(size=(4,)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["embedding", "label"], ["e"], axis=0),
+         helper.make_node("Concat", ["z", "e"], ["ze"], axis=1),
+         helper.make_node("Gemm", ["ze", "weight", "bias"], ["h"], transB=1),
+         helper.make_node("Tanh", ["h"], ["t"]),
+         helper.make_node("Reshape", ["t", "shape"], ["image"])],
+        "conditional",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim]),
+         helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 2, 2])],
+        [numpy_helper.from_array(embedding, "embedding"), numpy_helper.from_array(weight, "weight"),
+         numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(np.array([-1, 1, 2, 2], np.int64), "shape")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    info = ModelInfo(model="hand-cmlp", latent_dim=latent_dim, image_shape=(1, 2, 2), num_classes=num_classes,
+                     class_names=tuple(f"c{i}" for i in range(num_classes)), training_step=0, package_version="0")
+    helper.set_model_props(model, info.to_metadata())
+    onnx.save(model, path)
+    return path, (embedding, weight, bias)
+
+
+def with_metadata(source, path, **changes):
+    """A copy of the model at ``source`` with some metadata_props replaced (None deletes a key)."""
+    model = onnx.load(source)
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update(changes)
+    del model.metadata_props[:]
+    helper.set_model_props(model, {k: v for k, v in props.items() if v is not None})
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def sampler(request, tiny_model):
+    return Sampler(tiny_model, backend=request.param, device="cpu")
+
+
+def test_sample_shapes_dtypes_and_determinism(sampler):
+    images = sampler.sample(5, seed=3)
+    assert images.shape == (5, 8, 8) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images, sampler.sample(5, seed=3))
+    np.testing.assert_array_equal(sampler.sample(2, seed=3), images[:2])  # rows depend on (seed, row) only
+    assert not np.array_equal(sampler.sample(5, seed=4), images)
+    assert sampler.sample(0).shape == (0, 8, 8)
+
+
+def test_generate_takes_z_from_latent_and_stays_in_range(sampler):
+    z = latent(7, 8, 11)
+    np.testing.assert_array_equal(sampler.latent(7, 11), z)
+    images = sampler.generate(z)
+    assert images.shape == (7, 1, 8, 8) and images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(sampler.generate(np.asfortranarray(z)), images)  # layout does not matter
+    assert sampler.generate(z[:0]).shape == (0, 1, 8, 8)
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="only onnxruntime is built in this install")
+def test_backends_agree(tiny_model):
+    z = latent(33, 8, 5)
+    reference = Sampler(tiny_model, backend="onnxruntime", device="cpu").generate(z)
+    for backend in BACKENDS[1:]:
+        np.testing.assert_allclose(Sampler(tiny_model, backend=backend).generate(z), reference, atol=1e-5,
+                                   err_msg=f"{backend} vs onnxruntime, z (33, 8)")
+
+
+@pytest.mark.parametrize("z, what", [
+    (np.zeros((2, 8), np.float64), "float64"),
+    (np.zeros((2, 9), np.float32), "(2, 9)"),
+    (np.zeros((16,), np.float32), "(16,)"),
+    (np.zeros((2, 8, 1), np.float32), "(2, 8, 1)"),
+    ([[0.0] * 8], "list"),
+])
+def test_generate_refuses_wrong_dtypes_and_shapes_before_running(sampler, z, what):
+    with pytest.raises(UserError, match=r"z must be a float32 array of shape \(N, 8\)") as caught:
+        sampler.generate(z)
+    assert what in str(caught.value)
+
+
+def test_unconditional_models_refuse_labels(sampler):
+    with pytest.raises(UserError, match="unconditional"):
+        sampler.sample(2, labels=1)
+    with pytest.raises(UserError, match="unconditional"):
+        sampler.generate(latent(2, 8, 0), np.zeros(2, np.int64))
+
+
+def test_info_names_the_model_backend_and_provider(sampler, tiny_model):
+    info = sampler.info()
+    assert info["source"] == str(tiny_model)
+    assert (info["model"], info["latent_dim"], info["image_shape"], info["num_classes"]) == ("mlp", 8, [1, 8, 8], 0)
+    assert info["class_names"] == [] and info["value_range"] == [-1.0, 1.0]
+    assert info["latent_rng"] == "splitmix64-boxmuller-v1" and info["weights_dtype"] == "float32"
+    assert info["backend"] in BACKENDS
+    assert info["provider"] == {"onnxruntime": "CPUExecutionProvider", "native": "native-cpu"}[info["backend"]]
+    json.dumps(info)  # plain data
+
+
+def test_interpolation_runs_from_one_seed_to_the_other(sampler):
+    walk = sampler.interpolate(1, 2, steps=5)
+    assert walk.shape == (5, 8, 8)
+    np.testing.assert_array_equal(walk[0], sampler.sample(1, seed=1)[0])
+    np.testing.assert_array_equal(walk[-1], sampler.sample(1, seed=2)[0])
+    with pytest.raises(UserError, match="at least 2 steps"):
+        sampler.interpolate(1, 2, steps=1)
+
+
+def test_slerp_keeps_the_norm_of_equal_norm_vectors_and_handles_parallel_ones():
+    a, b = np.array([3.0, 0.0], np.float32), np.array([0.0, 3.0], np.float32)
+    path = slerp(a, b, np.linspace(0, 1, 7))  # (7, 2)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(path[[0, -1]], [a, b], atol=1e-6)
+    np.testing.assert_allclose(slerp(a, 2 * a, np.array([0.5])), [1.5 * a], rtol=1e-6)  # parallel: the line
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_sampler_in_eight_threads_gives_the_single_thread_results(tiny_model, backend):
+    sampler = Sampler(tiny_model, backend=backend, device="cpu")
+    jobs = [(n, seed) for seed in range(8) for n in (1, 3, 64)] * 4  # 96 calls, mixed batch sizes
+    expected = {job: sampler.sample(*job) for job in set(jobs)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda job: sampler.sample(*job), jobs))
+    for job, images in zip(jobs, results):
+        np.testing.assert_array_equal(images, expected[job], err_msg=f"(n, seed) = {job}")
+
+
+def test_conditional_models_take_labels(tmp_path):
+    path, (embedding, weight, bias) = conditional_model(tmp_path / "c.onnx")
+    sampler = Sampler(path)
+    assert sampler.info()["class_names"] == ["c0", "c1", "c2"]
+    z = latent(4, 4, 0)
+    labels = np.array([2, 0, 1, 2], np.int64)
+    expected = np.tanh(np.concatenate([z, embedding[labels]], axis=1) @ weight.T + bias).reshape(4, 1, 2, 2)
+    np.testing.assert_allclose(sampler.generate(z, labels), expected, atol=1e-6)
+    np.testing.assert_array_equal(sampler.labels(5, None), [0, 1, 2, 0, 1])  # default: cycle the classes
+    np.testing.assert_array_equal(sampler.labels(3, 1), [1, 1, 1])
+    np.testing.assert_array_equal(sampler.sample(4, labels=[2, 0, 1, 2]),
+                                  sampler.sample(4, labels=np.array([2, 0, 1, 2])))
+    with pytest.raises(UserError, match=r"labels must be in 0\.\.2, got 0\.\.3"):
+        sampler.sample(2, labels=[0, 3])
+    with pytest.raises(UserError, match=r"labels must be an int64 array of shape \(4,\)"):
+        sampler.generate(z)
+    with pytest.raises(UserError, match=r"shape \(4,\)"):
+        sampler.generate(z, labels[:3])
+    with pytest.raises(UserError, match="labels must be an integer"):
+        sampler.sample(2, labels=0.5)
+
+
+@pytest.mark.skipif(native_available(), reason="the native backend is built in this install")
+def test_native_backend_is_refused_until_built(tiny_model):
+    with pytest.raises(UserError, match="native backend is not built in this install"):
+        Sampler(tiny_model, backend="native")
+
+
+@pytest.mark.skipif(cuda_device_present(), reason="this machine has a CUDA GPU")
+def test_cuda_without_a_gpu_is_a_clear_error_and_auto_stays_on_the_cpu(tiny_model, capfd):
+    with pytest.raises(UserError, match="--device cuda: onnxruntime finds no usable CUDA GPU"):
+        Sampler(tiny_model, device="cuda")
+    assert Sampler(tiny_model, backend="onnxruntime").info()["provider"] == "CPUExecutionProvider"
+    assert capfd.readouterr().err == ""  # the probe is quiet
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "tensorrt"}, "backend must be one of"),
+    ({"device": "tpu"}, "device must be one of"),
+    ({"threads": 0}, "threads must be >= 1"),
+])
+def test_bad_options_are_refused(tiny_model, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        Sampler(tiny_model, **kwargs)
+
+
+def test_foreign_onnx_gets_a_clear_message(tmp_path):
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "f.onnx")
+    with pytest.raises(UserError, match="not an onnxgan generator .* make one with gan-export"):
+        Sampler(tmp_path / "f.onnx")
+
+
+def test_files_that_are_not_onnx_or_missing_are_refused(tmp_path, tiny_model):
+    (tmp_path / "text.onnx").write_text("hello, I am not a model\n")
+    (tmp_path / "cut.onnx").write_bytes(tiny_model.read_bytes()[:5000])
+    for path, message in [(tmp_path / "text.onnx", "not an ONNX model file"),
+                          (tmp_path / "cut.onnx", "not an ONNX model file"),
+                          (tmp_path / "missing.onnx", "no such file"),
+                          (tmp_path, "is a folder")]:
+        with pytest.raises(UserError, match=message):
+            Sampler(path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"onnxgan_format": "2"}, "format 2 is not supported"),
+    ({"latent_dim": None}, "lacks latent_dim"),
+    ({"latent_dim": "{"}, "broken onnxgan metadata"),
+    ({"latent_dim": '"8"'}, "expected an integer"),
+    ({"latent_dim": "0"}, "latent_dim 0"),
+    ({"image_shape": "[1, 8]"}, r"image_shape \[1, 8\]"),
+    ({"num_classes": "2", "class_names": '["a"]'}, "num_classes 2 with 1 class names"),
+    ({"latent_rng": '"mt19937"'}, "latent RNG 'mt19937'"),
+    ({"latent_dim": "9"}, "do not match its onnxgan metadata"),
+    ({"weights_dtype": '"int4"'}, "weights_dtype 'int4'"),
+    ({"num_classes": "2"}, "do not match its onnxgan metadata"),
+])
+def test_broken_metadata_is_refused_with_the_reason(tmp_path, tiny_model, changes, message):
+    with pytest.raises(UserError, match=message):
+        Sampler(with_metadata(tiny_model, tmp_path / "m.onnx", **changes), backend="onnxruntime")
+
+
+def test_metadata_reader_agrees_with_the_onnx_package(tiny_model, tmp_path):
+    model = onnx.load(tiny_model)
+    assert read_metadata_props(tiny_model.read_bytes()) == {p.key: p.value for p in model.metadata_props}
+    assert ModelInfo.from_metadata(read_metadata_props(tiny_model.read_bytes()), "t").latent_dim == 8
+    unicode = with_metadata(tiny_model, tmp_path / "u.onnx", note=json.dumps("Zahlen · 数字"), extra="")
+    assert read_metadata_props(unicode.read_bytes())["note"] == json.dumps("Zahlen · 数字")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "no ir_version or graph"),
+    (b"\x08\x08", "no ir_version or graph"),  # ir_version only
+    (b"\x08", "truncated"),  # a key without its varint
+    (b"\x08\x80", "truncated"),  # an unfinished varint
+    (b"\x08" + b"\xff" * 10 + b"\x01", "overlong"),
+    (b"\x3a\xff\xff\xff\xff\x0f", "truncated"),  # graph claims 4 GiB
+    (b"\x0b", "wire type 3"),
+    (b"\x00", "field number 0"),
+    (b"\x08\x08\x3a\x00\x72\x02\x08\x01", "not a string"),  # metadata key given as a varint
+    (b"\x08\x08\x3a\x00\x70\x01", "not a message"),  # metadata entry given as a varint
+    (b"\x08\x08\x3a\x00\x72\x03\x0a\x01\xff", "not UTF-8"),
+])
+def test_metadata_reader_refuses_malformed_bytes(data, message):
+    with pytest.raises(NotOnnx, match=message):
+        read_metadata_props(data)
+
+
+def test_the_runtime_samples_without_importing_torch_or_onnx(tiny_model, tmp_path):
+    script = f"""
+import sys
+from click.testing import CliRunner
+from onnxgan.runtime import Sampler
+from onnxgan.runtime.cli import main
+assert Sampler({str(tiny_model)!r}).sample(4).shape == (4, 8, 8)
+result = CliRunner().invoke(main, [{str(tiny_model)!r}, "-n", "4", "-o", {str(tmp_path / "g.png")!r}])
+assert result.exit_code == 0, result.output
+leaked = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "onnx"))
+assert not leaked, leaked
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "g.png").is_file()
