@@ -1,0 +1,173 @@
+"""gan-export: onnxruntime agrees with PyTorch for every model gan-train has (fp32 and fp16), the graph
+holds only the contract's ops, metadata round-trips, G_ema wins, a disagreement refuses to write,
+and the CLI's choices and mistakes."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import tiny_config, write_checkpoint
+from onnxgan import __version__
+from onnxgan.export import onnx_export
+from onnxgan.export.cli import main as gan_export
+from onnxgan.export.onnx_export import TOLERANCE, export_checkpoint, fold_batchnorm
+from onnxgan.runtime import Sampler, latent
+from onnxgan.runtime.contract import ModelInfo
+from onnxgan.train.checkpoint import load_checkpoint
+from onnxgan.train.config import MODEL_NAMES, ModelConfig
+from onnxgan.train.models import build_models
+
+CONTRACT_OPS = {"Gemm", "LeakyRelu", "Relu", "Tanh", "Sigmoid", "Reshape", "Constant"}
+
+
+def torch_generator(checkpoint, weights: str = "G") -> torch.nn.Module:
+    """The checkpoint's G (or G_ema) in PyTorch, eval mode: the reference for the exported graph."""
+    state = load_checkpoint(checkpoint)
+    G = build_models(ModelConfig.from_dict(state["model_config"]))[0]
+    G.load_state_dict(state[weights])
+    return G.eval()
+
+
+@pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_onnxruntime_matches_torch_for_every_model(tmp_path, name, fp16):
+    checkpoint = write_checkpoint(tmp_path / "c.pt", tiny_config(name), seed=1)
+    exported = export_checkpoint(checkpoint, fp16=fp16)
+    tolerance = TOLERANCE["float16" if fp16 else "float32"]
+    assert exported.max_error <= tolerance
+    G = torch_generator(checkpoint)
+    sampler = Sampler(exported.data, backend="onnxruntime", device="cpu")
+    for n in (1, 7, 64):  # the batch axis is dynamic; odd sizes included
+        z = latent(n, 8, 100 + n)
+        with torch.no_grad():
+            expected = G(torch.from_numpy(z)).numpy()
+        error = float(np.abs(sampler.generate(z) - expected).max())
+        assert error <= tolerance, f"{name} fp16={fp16} batch {n}: max abs error {error:.3g}"
+
+
+@pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_graph_has_only_the_contract_ops_and_io(tmp_path, name, fp16):
+    exported = export_checkpoint(write_checkpoint(tmp_path / "c.pt", tiny_config(name)), fp16=fp16)
+    model = onnx.load_from_string(exported.data)
+    assert model.ir_version == 8
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 17)]
+    ops = [node.op_type for node in model.graph.node]
+    assert set(ops) <= CONTRACT_OPS | ({"Cast"} if fp16 else set()), ops
+    assert ops.count("Gemm") == 3  # 2 hidden layers + output; BatchNorm folded away
+    for node in model.graph.node:
+        if node.op_type == "Gemm":
+            attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            assert attributes.get("transB") == 1 and attributes.get("alpha", 1.0) == attributes.get("beta", 1.0) == 1.0
+    weights = {t.data_type for t in model.graph.initializer if len(t.dims) == 2}
+    assert weights == {onnx.TensorProto.FLOAT16 if fp16 else onnx.TensorProto.FLOAT}
+
+    def io(values):
+        return [(v.name, v.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
+                for v in values]
+
+    assert io(model.graph.input) == [("z", onnx.TensorProto.FLOAT, ["N", 8])]
+    assert io(model.graph.output) == [("image", onnx.TensorProto.FLOAT, ["N", 1, 8, 8])]
+
+
+def test_metadata_round_trips(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "c.pt", tiny_config("mlp-bn"), step=42)
+    exported = export_checkpoint(checkpoint, fp16=True)
+    assert exported.info == ModelInfo(model="mlp-bn", latent_dim=8, image_shape=(1, 8, 8), num_classes=0,
+                                      class_names=(), training_step=42, package_version=__version__,
+                                      weights_dtype="float16")
+    props = {p.key: p.value for p in onnx.load_from_string(exported.data).metadata_props}
+    assert props["onnxgan_format"] == "1" and props["latent_rng"] == '"splitmix64-boxmuller-v1"'
+    assert props["image_shape"] == "[1, 8, 8]" and props["value_range"] == "[-1.0, 1.0]"
+    assert ModelInfo.from_metadata(props, "x") == exported.info
+    assert Sampler(exported.data).model_info == exported.info
+
+
+def test_folding_batchnorm_keeps_the_function_and_drops_the_layers(tmp_path):
+    G = torch_generator(write_checkpoint(tmp_path / "c.pt", tiny_config("mlp-bn"), seed=2))
+    folded = fold_batchnorm(G)
+    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.Dropout)) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules())  # the original is untouched
+    z = torch.from_numpy(latent(32, 8, 0))
+    with torch.no_grad():
+        torch.testing.assert_close(folded(z), G(z), rtol=0, atol=1e-6)
+
+
+def test_ema_weights_are_exported_when_present(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "c.pt", tiny_config("mlp"), ema=True)
+    exported = export_checkpoint(checkpoint)
+    assert exported.weights == "G_ema"
+    z = latent(4, 8, 0)
+    with torch.no_grad():
+        ema = torch_generator(checkpoint, "G_ema")(torch.from_numpy(z)).numpy()
+        plain = torch_generator(checkpoint)(torch.from_numpy(z)).numpy()
+    ours = Sampler(exported.data).generate(z)
+    assert np.abs(ours - ema).max() <= 1e-5 < np.abs(ours - plain).max()
+
+
+def test_a_disagreement_refuses_with_both_numbers_and_writes_nothing(tmp_path, monkeypatch):
+    checkpoint = write_checkpoint(tmp_path / "c.pt", tiny_config("mlp-bn"))
+    real_fold = onnx_export.fold_batchnorm
+
+    def broken_fold(generator):  # a folding bug: the first bias off by 0.1
+        folded = real_fold(generator)
+        with torch.no_grad():
+            folded.net[0].bias += 0.1
+        return folded
+
+    monkeypatch.setattr(onnx_export, "fold_batchnorm", broken_fold)
+    result = CliRunner().invoke(gan_export, [str(checkpoint), "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "max abs error" in result.stderr and "> tolerance 1e-05" in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["c.pt"]
+
+
+def test_cli_exports_a_checkpoint_or_a_run_dir(tmp_path):
+    run = tmp_path / "run"
+    write_checkpoint(run / "checkpoints" / "last.pt", tiny_config("mlp"))
+    for source in (run, run / "checkpoints" / "last.pt"):
+        out = tmp_path / f"{source.name}.onnx"
+        result = CliRunner().invoke(gan_export, [str(source), "-o", str(out), "--fp16"])
+        assert result.exit_code == 0, result.output
+        assert "max abs error vs PyTorch" in result.stdout and f"gan-sample {out}" in result.stdout
+        assert Sampler(out).info()["weights_dtype"] == "float16"
+
+
+def test_cli_with_only_an_output_exports_the_newest_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    old = write_checkpoint(tmp_path / "runs" / "old" / "checkpoints" / "last.pt", tiny_config("mlp"), step=1)
+    write_checkpoint(tmp_path / "runs" / "new" / "checkpoints" / "last.pt", tiny_config("mlp"), step=2)
+    os.utime(old, (1_000_000, 1_000_000))
+    result = CliRunner().invoke(gan_export, ["model.onnx"])
+    assert result.exit_code == 0, result.output
+    assert "exporting the newest run: runs/new" in result.stderr
+    assert Sampler(tmp_path / "model.onnx").info()["training_step"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "name the output"),
+    (["runs/x"], "name the output"),
+    (["model.onnx"], "no trained run found under runs/"),
+    (["missing", "-o", "m.onnx"], "missing: no such run directory or checkpoint"),
+    (["empty", "-o", "m.onnx"], "no checkpoints/last.pt in this folder"),
+    (["junk.pt", "-o", "m.onnx"], "not a readable onnxgan checkpoint"),
+    (["good.pt", "-o", "junk.pt/m.onnx"], "cannot write junk.pt/m.onnx"),
+    (["good.pt", "-o", "m.onnx", "--opset", "18"], "No such option"),
+])
+def test_cli_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    write_checkpoint(tmp_path / "good.pt", tiny_config("mlp"))
+    before = sorted(os.listdir(tmp_path))
+    result = CliRunner().invoke(gan_export, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("gan-export: error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert sorted(os.listdir(tmp_path)) == before
