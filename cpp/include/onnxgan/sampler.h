@@ -1,14 +1,101 @@
-/* onnxgan native sampler: C ABI.
- * Every function reports failure by a return code and never aborts or throws across this boundary. */
+/* onnxgan native sampler: C ABI for MLP generators exported by gan-export (docs/onnx-contract.md).
+ *
+ * Every function reports failure by a status code and never aborts or throws across this boundary;
+ * onnxgan_last_error() then gives a one-line message for the calling thread. A model handle may be
+ * used from several threads, but calls on one handle run one at a time (it owns one thread pool).
+ *
+ *   onnxgan_model *model;
+ *   if (onnxgan_open_file("model.onnx", NULL, &model) != ONNXGAN_OK) puts(onnxgan_last_error());
+ *   onnxgan_info info; onnxgan_get_info(model, &info);
+ *   float *images = malloc(sizeof(float) * 16 * info.image_size);          (16, C, H, W)
+ *   onnxgan_sample(model, 16, 42, NULL, ONNXGAN_OUTPUT_FLOAT32, images, sizeof(float) * 16 * info.image_size);
+ *   onnxgan_close(model);
+ */
 #ifndef ONNXGAN_SAMPLER_H
 #define ONNXGAN_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+typedef enum onnxgan_status {
+  ONNXGAN_OK = 0,
+  ONNXGAN_ERROR_IO = 1,          /* the file cannot be read */
+  ONNXGAN_ERROR_FORMAT = 2,      /* not valid ONNX, or sizes that disagree with the contents */
+  ONNXGAN_ERROR_UNSUPPORTED = 3, /* valid ONNX this library cannot run (the message names the op) */
+  ONNXGAN_ERROR_ARGUMENT = 4,    /* a bad argument: null pointer, shape, label, buffer size */
+  ONNXGAN_ERROR_MEMORY = 5,      /* out of memory */
+  ONNXGAN_ERROR_INTERNAL = 6     /* a bug: please report it with the message */
+} onnxgan_status;
+
+typedef enum onnxgan_precision {
+  ONNXGAN_PRECISION_FLOAT32 = 0, /* weights kept as fp32 */
+  ONNXGAN_PRECISION_FLOAT16 = 1  /* weights stored as fp16, fp32 arithmetic: faster batch 1, ~1e-3 error */
+} onnxgan_precision;
+
+typedef enum onnxgan_kernel {
+  ONNXGAN_KERNEL_AUTO = 0,     /* the fastest this CPU supports */
+  ONNXGAN_KERNEL_PORTABLE = 1, /* plain C++ (the reference; any CPU) */
+  ONNXGAN_KERNEL_AVX2 = 2      /* AVX2 + FMA (+ F16C for fp16 weights); an error where unsupported */
+} onnxgan_kernel;
+
+typedef enum onnxgan_output {
+  ONNXGAN_OUTPUT_FLOAT32 = 0, /* float (N, C, H, W), values in the model's value_range */
+  ONNXGAN_OUTPUT_UINT8 = 1    /* uint8 (N, H, W, C): value_range mapped to 0..255, rounded half to even */
+} onnxgan_output;
+
+typedef struct onnxgan_options {
+  int threads;   /* 0: one per available core, at most 8; otherwise 1..256 */
+  int precision; /* onnxgan_precision */
+  int kernel;    /* onnxgan_kernel */
+} onnxgan_options;
+
+typedef struct onnxgan_info {
+  int64_t latent_dim;
+  int64_t channels, height, width; /* one image: (C, H, W) */
+  int64_t image_size;              /* C * H * W */
+  int64_t num_classes;             /* 0 for unconditional models */
+  float value_min, value_max;      /* value_range from the metadata ([-1, 1] if absent) */
+  int threads;                     /* threads in use, the calling one included */
+  int precision;                   /* onnxgan_precision in use */
+  int kernel;                      /* onnxgan_kernel in use (never AUTO) */
+} onnxgan_info;
+
+typedef struct onnxgan_model onnxgan_model;
+
 /* The library's version, e.g. "0.1.0"; the same string as the Python package's. */
 const char *onnxgan_version(void);
+
+/* The message of the last failure on this thread ("" if none); valid until the next call here. */
+const char *onnxgan_last_error(void);
+
+/* Loads a model. options may be NULL (defaults: all zero). On success *model is a new handle. */
+onnxgan_status onnxgan_open_file(const char *path, const onnxgan_options *options, onnxgan_model **model);
+/* The same from memory; the bytes are copied as needed and may be freed on return. */
+onnxgan_status onnxgan_open_memory(const void *data, size_t size, const onnxgan_options *options,
+                                   onnxgan_model **model);
+
+onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info);
+
+/* z float (n, latent_dim) -> images float (n, C, H, W). labels: int64 (n,) in 0..num_classes-1 for
+ * conditional models, NULL otherwise. out_size is the size of out in bytes. n may be 0. */
+onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels,
+                                float *out, size_t out_size);
+
+/* generate() on z = onnxgan_latent(n, latent_dim, seed). For conditional models labels NULL means
+ * row i gets class i % num_classes. out: format (onnxgan_output), out_size in bytes. */
+onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, const int64_t *labels, int format,
+                              void *out, size_t out_size);
+
+/* The latent RNG "splitmix64-boxmuller-v1" (runtime/latent.py): z float (n, latent_dim), bit for bit
+ * the same as Python's. out_size in bytes. */
+onnxgan_status onnxgan_latent(int64_t n, int64_t latent_dim, uint64_t seed, float *out, size_t out_size);
+
+/* Frees the model; NULL is allowed. */
+void onnxgan_close(onnxgan_model *model);
 
 #ifdef __cplusplus
 }

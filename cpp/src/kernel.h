@@ -1,0 +1,67 @@
+// Packed weights and the GEMM kernels that run them: a portable reference (kernel_portable.cpp) and
+// an AVX2/FMA one (kernel_avx2.cpp, compiled with -mavx2 -mfma -mf16c), chosen at run time (cpu.cpp).
+#ifndef ONNXGAN_KERNEL_H
+#define ONNXGAN_KERNEL_H
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "onnxgan/sampler.h"
+#include "plan.h"
+
+namespace onnxgan {
+
+constexpr int64_t kPanelWidth = 16;  // output columns per packed panel: two 8-float AVX registers
+
+// One layer's weights in panels of 16 output columns, packed once at load time so that the kernels
+// read them strictly in order. Panel p (columns 16p .. 16p+15, zero past `out`), 64-byte aligned:
+//   float bias[16], then `in` rows of 16 weights, W[k][j] = weight[16p + j][k] as float or fp16 bits.
+struct PackedLayer {
+  int64_t in = 0, out = 0, panels = 0;
+  Activation activation = Activation::kNone;
+  float alpha = 0.0f;
+  bool half = false;        // weights stored as IEEE fp16 (uint16 bits), else float
+  size_t panel_bytes = 0;   // stride between panels
+  std::shared_ptr<uint8_t> data;
+
+  const float *bias(int64_t panel) const { return reinterpret_cast<const float *>(data.get() + size_t(panel) * panel_bytes); }
+  const void *weights(int64_t panel) const { return data.get() + size_t(panel) * panel_bytes + kPanelWidth * sizeof(float); }
+  int64_t columns(int64_t panel) const { return out - panel * kPanelWidth < kPanelWidth ? out - panel * kPanelWidth : kPanelWidth; }
+};
+
+PackedLayer pack_layer(const Layer &layer, bool half);
+
+// c[r, 16p + j] = act(sum_k a[r, k] W[k, 16p + j] + bias[16p + j]) for r < rows, panel_begin <= p < panel_end.
+// a is (rows, layer->in) with row stride lda; c has row stride ldc. Row r's result depends only on
+// row r (never on `rows`, the panel range or the thread that runs it).
+struct GemmTask {
+  const float *a = nullptr;
+  size_t lda = 0;
+  int64_t rows = 0;
+  const PackedLayer *layer = nullptr;
+  int64_t panel_begin = 0, panel_end = 0;
+  float *c = nullptr;
+  size_t ldc = 0;
+};
+using GemmFn = void (*)(const GemmTask &);
+
+struct Kernel {
+  onnxgan_kernel id;
+  const char *name;
+  GemmFn gemm;  // any rows
+  GemmFn gemv;  // rows == 1 only: a matrix-vector product with more independent FMA chains
+};
+
+const Kernel &portable_kernel();
+// The AVX2/FMA kernel, or nullptr where it is not compiled in or the CPU (or, for fp16 weights,
+// F16C) is missing.
+const Kernel *avx2_kernel(bool half);
+// The kernel for a request (onnxgan_kernel); throws an argument error when it is unavailable.
+const Kernel &select_kernel(int request, bool half);
+
+// The epilogue activations of the portable kernel: the reference for the fast ones.
+float activate_reference(float x, Activation activation, float alpha);
+
+}  // namespace onnxgan
+#endif

@@ -1,0 +1,87 @@
+// The forward strategies of network.h.
+#include "network.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+namespace onnxgan {
+
+Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
+    : plan_(std::move(plan)), kernel_(kernel), half_(half), pool_(threads) {
+  for (Layer &layer : plan_.layers) {
+    layers_.push_back(pack_layer(layer, half));
+    max_width_ = std::max(max_width_, layer.out);
+    layer.weight = {};  // packed now: keep only the shapes
+    layer.bias = {};
+  }
+  const int64_t rows = std::max(kChunkRows, kColumnSplitBelow);
+  scratch_.assign(size_t(threads), std::vector<float>(size_t(rows * (input_width() + 2 * max_width_))));
+}
+
+// Rows row0 .. row0+rows of the first layer's input: z itself, or concat(z, embedding[label]) built
+// in scratch (rows, input_width).
+const float *Network::input_rows(int64_t row0, int64_t rows, const float *z, const int64_t *labels, float *scratch) const {
+  const int64_t latent = plan_.latent_dim, embed = plan_.embed_dim;
+  if (plan_.num_classes == 0) return z + row0 * latent;
+  for (int64_t r = 0; r < rows; ++r) {
+    float *x = scratch + r * input_width();
+    const float *z_row = z + (row0 + r) * latent;
+    const float *e_row = plan_.embedding.data() + labels[row0 + r] * embed;
+    std::memcpy(x + (plan_.embedding_first ? embed : 0), z_row, size_t(latent) * sizeof(float));
+    std::memcpy(x + (plan_.embedding_first ? 0 : latent), e_row, size_t(embed) * sizeof(float));
+  }
+  return scratch;
+}
+
+void Network::by_columns(int64_t n, const float *z, const int64_t *labels, float *out) {
+  float *buffers = scratch_[0].data();  // input (n, in) | activations (n, max_width) x 2
+  const float *a = input_rows(0, n, z, labels, buffers);
+  size_t lda = size_t(input_width());
+  const GemmFn function = n == 1 ? kernel_.gemv : kernel_.gemm;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const PackedLayer &layer = layers_[l];
+    const bool last = l + 1 == layers_.size();
+    float *c = last ? out : buffers + n * (input_width() + int64_t(l % 2) * max_width_);
+    const int size = pool_.size();
+    auto job = [&](int index) {
+      GemmTask task{a, lda, n, &layer, layer.panels * index / size, layer.panels * (index + 1) / size, c, size_t(layer.out)};
+      if (task.panel_begin < task.panel_end) function(task);
+    };
+    pool_.run(job);
+    a = c;
+    lda = size_t(layer.out);
+  }
+}
+
+void Network::by_rows(int64_t n, const float *z, const int64_t *labels, float *out) {
+  const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
+  std::atomic<int64_t> next{0};
+  auto job = [&](int index) {
+    float *input = scratch_[size_t(index)].data();  // (24, in) | (24, max_width) x 2
+    float *buffers[2] = {input + kChunkRows * input_width(), input + kChunkRows * (input_width() + max_width_)};
+    for (int64_t chunk; (chunk = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      const int64_t row0 = chunk * kChunkRows, rows = std::min(kChunkRows, n - row0);
+      const float *a = input_rows(row0, rows, z, labels, input);
+      size_t lda = size_t(input_width());
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        const PackedLayer &layer = layers_[l];
+        float *c = l + 1 == layers_.size() ? out + row0 * layer.out : buffers[l % 2];
+        kernel_.gemm(GemmTask{a, lda, rows, &layer, 0, layer.panels, c, size_t(layer.out)});
+        a = c;
+        lda = size_t(layer.out);
+      }
+    }
+  };
+  pool_.run(job);
+}
+
+void Network::generate(int64_t n, const float *z, const int64_t *labels, float *out) {
+  if (n == 0) return;
+  if (n < kColumnSplitBelow)
+    by_columns(n, z, labels, out);
+  else
+    by_rows(n, z, labels, out);
+}
+
+}  // namespace onnxgan

@@ -1,0 +1,217 @@
+// The C ABI (include/onnxgan/sampler.h): argument checks, error codes and messages. Every entry point
+// runs its body inside guarded(), so no C++ exception ever crosses the boundary.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "latent.h"
+#include "network.h"
+#include "onnx_proto.h"
+
+struct onnxgan_model {
+  std::mutex mutex;  // one call at a time: the network owns one thread pool and its scratch
+  std::unique_ptr<onnxgan::Network> network;
+};
+
+namespace onnxgan {
+namespace {
+
+thread_local char last_error[1024] = "";
+
+void set_error(const char *message) { std::snprintf(last_error, sizeof last_error, "%s", message); }
+
+template <class Body>
+onnxgan_status guarded(Body body) {
+  try {
+    body();
+    return ONNXGAN_OK;
+  } catch (const Error &e) {
+    set_error(e.what());
+    return e.status;
+  } catch (const std::bad_alloc &) {
+    set_error("out of memory");
+    return ONNXGAN_ERROR_MEMORY;
+  } catch (const std::exception &e) {
+    set_error((std::string("internal error: ") + e.what()).c_str());
+    return ONNXGAN_ERROR_INTERNAL;
+  } catch (...) {
+    set_error("internal error");
+    return ONNXGAN_ERROR_INTERNAL;
+  }
+}
+
+constexpr size_t kMaxFileBytes = size_t(1) << 31;  // protobuf's own limit for one message
+
+onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
+  const onnxgan_options defaults{0, ONNXGAN_PRECISION_FLOAT32, ONNXGAN_KERNEL_AUTO};
+  const onnxgan_options &o = options ? *options : defaults;
+  if (o.precision != ONNXGAN_PRECISION_FLOAT32 && o.precision != ONNXGAN_PRECISION_FLOAT16)
+    fail_argument("precision must be 0 (float32) or 1 (float16), got " + std::to_string(o.precision));
+  const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16;
+  const Kernel &kernel = select_kernel(o.kernel, half);
+  const int threads = resolve_threads(o.threads);
+  Plan plan = build_plan(onnx::parse_model(bytes));
+  auto model = std::make_unique<onnxgan_model>();
+  model->network = std::make_unique<Network>(std::move(plan), kernel, half, threads);
+  return model.release();
+}
+
+void require(bool condition, const char *message) {
+  if (!condition) fail_argument(message);
+}
+
+// count * element_size bytes, or an argument error if that overflows.
+size_t checked_bytes(int64_t rows, int64_t width, size_t element_size) {
+  require(rows >= 0, "n must be >= 0");
+  if (width > 0 && uint64_t(rows) > std::numeric_limits<size_t>::max() / element_size / uint64_t(width))
+    fail_argument("n is too large");
+  return size_t(rows) * size_t(width) * element_size;
+}
+
+void check_labels(const Plan &plan, int64_t n, const int64_t *labels) {
+  if (plan.num_classes == 0) {
+    require(labels == nullptr, "this model is unconditional: pass no labels");
+    return;
+  }
+  require(labels != nullptr || n == 0, "this model is conditional: pass labels (n,) in 0..num_classes-1");
+  for (int64_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= plan.num_classes)
+      fail_argument("label " + std::to_string(labels[i]) + " at row " + std::to_string(i) + " is outside 0.." +
+                    std::to_string(plan.num_classes - 1));
+}
+
+void generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels, float *out, size_t out_size) {
+  require(model != nullptr, "model is NULL");
+  const Plan &plan = model->network->plan();
+  checked_bytes(n, plan.latent_dim, sizeof(float));
+  require(out_size >= checked_bytes(n, plan.layers.back().out, sizeof(float)), "out is smaller than n * image_size floats");
+  require(n == 0 || (z != nullptr && out != nullptr), "z and out must not be NULL");
+  check_labels(plan, n, labels);
+  std::lock_guard<std::mutex> lock(model->mutex);
+  model->network->generate(n, z, labels, out);
+}
+
+// float (n, C, H, W) in [low, high] -> uint8 (n, H, W, C), as onnxgan.images.to_uint8 does for [-1, 1].
+void to_uint8(const Plan &plan, int64_t n, const float *images, uint8_t *pixels) {
+  const float low = plan.value_min;
+  const float scale = float(255.0 / (double(plan.value_max) - double(plan.value_min)));
+  const int64_t C = plan.channels, HW = plan.height * plan.width;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < HW; ++p) {
+        const float v = std::nearbyint((images[(i * C + c) * HW + p] - low) * scale);  // half to even
+        pixels[(i * HW + p) * C + c] = uint8_t(v >= 255.0f ? 255.0f : v >= 0.0f ? v : 0.0f);  // NaN -> 0
+      }
+}
+
+}  // namespace
+}  // namespace onnxgan
+
+using namespace onnxgan;
+
+extern "C" {
+
+const char *onnxgan_last_error(void) { return last_error; }
+
+onnxgan_status onnxgan_open_file(const char *path, const onnxgan_options *options, onnxgan_model **model) {
+  return guarded([&] {
+    require(path != nullptr && model != nullptr, "path and model must not be NULL");
+    *model = nullptr;
+    std::ifstream file(path, std::ios::binary | std::ios::ate);
+    if (!file) throw Error(ONNXGAN_ERROR_IO, std::string("cannot open '") + path + "': " + std::strerror(errno));
+    const std::streamoff size = file.tellg();
+    if (size < 0 || uint64_t(size) > kMaxFileBytes)
+      throw Error(ONNXGAN_ERROR_IO, std::string("'") + path + "' is not a readable file under 2 GiB");
+    std::vector<uint8_t> bytes(static_cast<size_t>(size));
+    file.seekg(0);
+    if (!file.read(reinterpret_cast<char *>(bytes.data()), size))
+      throw Error(ONNXGAN_ERROR_IO, std::string("cannot read '") + path + "'");
+    try {
+      *model = open(pb::Bytes{bytes.data(), bytes.size()}, options);
+    } catch (const Error &e) {
+      throw Error(e.status, std::string(path) + ": " + e.what());
+    }
+  });
+}
+
+onnxgan_status onnxgan_open_memory(const void *data, size_t size, const onnxgan_options *options, onnxgan_model **model) {
+  return guarded([&] {
+    require(model != nullptr && (data != nullptr || size == 0), "data and model must not be NULL");
+    *model = nullptr;
+    if (size > kMaxFileBytes) fail_format("the buffer is over 2 GiB, protobuf's limit");
+    *model = open(pb::Bytes{static_cast<const uint8_t *>(data), size}, options);
+  });
+}
+
+onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info) {
+  return guarded([&] {
+    require(model != nullptr && info != nullptr, "model and info must not be NULL");
+    const Network &network = *model->network;
+    const Plan &plan = network.plan();
+    *info = onnxgan_info{};
+    info->latent_dim = plan.latent_dim;
+    info->channels = plan.channels;
+    info->height = plan.height;
+    info->width = plan.width;
+    info->image_size = plan.layers.back().out;
+    info->num_classes = plan.num_classes;
+    info->value_min = plan.value_min;
+    info->value_max = plan.value_max;
+    info->threads = network.threads();
+    info->precision = network.half() ? ONNXGAN_PRECISION_FLOAT16 : ONNXGAN_PRECISION_FLOAT32;
+    info->kernel = network.kernel().id;
+  });
+}
+
+onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels, float *out,
+                                size_t out_size) {
+  return guarded([&] { generate(model, n, z, labels, out, out_size); });
+}
+
+onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, const int64_t *labels, int format,
+                              void *out, size_t out_size) {
+  return guarded([&] {
+    require(model != nullptr, "model is NULL");
+    require(format == ONNXGAN_OUTPUT_FLOAT32 || format == ONNXGAN_OUTPUT_UINT8, "format must be 0 (float32) or 1 (uint8)");
+    const Plan &plan = model->network->plan();
+    const int64_t size = plan.layers.back().out;
+    const size_t needed = checked_bytes(n, size, format == ONNXGAN_OUTPUT_UINT8 ? 1 : sizeof(float));
+    require(out_size >= needed && (n == 0 || out != nullptr), "out is smaller than n images");
+    std::vector<float> z(checked_bytes(n, plan.latent_dim, sizeof(float)) / sizeof(float));  // (n, latent_dim)
+    standard_normal(seed, z.size(), z.data());
+    std::vector<int64_t> cycled;
+    if (plan.num_classes > 0 && labels == nullptr) {  // row i gets class i % num_classes
+      cycled.resize(size_t(n));
+      for (int64_t i = 0; i < n; ++i) cycled[size_t(i)] = i % plan.num_classes;
+      labels = cycled.data();
+    }
+    if (format == ONNXGAN_OUTPUT_FLOAT32) {
+      generate(model, n, z.data(), labels, static_cast<float *>(out), out_size);
+      return;
+    }
+    std::vector<float> images(size_t(n) * size_t(size));  // (n, C, H, W)
+    generate(model, n, z.data(), labels, images.data(), images.size() * sizeof(float));
+    to_uint8(plan, n, images.data(), static_cast<uint8_t *>(out));
+  });
+}
+
+onnxgan_status onnxgan_latent(int64_t n, int64_t latent_dim, uint64_t seed, float *out, size_t out_size) {
+  return guarded([&] {
+    require(latent_dim > 0, "latent_dim must be > 0");
+    const size_t bytes = checked_bytes(n, latent_dim, sizeof(float));
+    require(out_size >= bytes && (n == 0 || out != nullptr), "out is smaller than n * latent_dim floats");
+    standard_normal(seed, bytes / sizeof(float), out);
+  });
+}
+
+void onnxgan_close(onnxgan_model *model) { delete model; }
+
+}  // extern "C"
