@@ -9,7 +9,7 @@ A checkpoint is a plain dict of tensors and primitives (no pickled code; loads u
   G, D            state dicts                 opt_G, opt_D    Adam state dicts
   step            optimiser steps done        epoch           epoch of the next batch
   batch_in_epoch  index of the next batch in that epoch's permutation
-  rng             {"cpu": ByteTensor, "cuda": [ByteTensor per device]}
+  rng             one {"cpu": ByteTensor, "cuda": [ByteTensor per device]} per rank (torchrun)
 """
 from __future__ import annotations
 

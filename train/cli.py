@@ -54,6 +54,7 @@ CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every"
 @click.option("--log-every", type=int, default=100, show_default=True, help="Steps between metrics rows.")
 @click.option("--sample-every", type=int, default=500, show_default=True, help="Steps between sample grids.")
 @click.option("--ckpt-every", type=int, default=2000, show_default=True, help="Steps between step_N.pt checkpoints.")
+@click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across torchrun processes (CUDA only).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.pass_context
 def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) -> None:

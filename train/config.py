@@ -91,8 +91,9 @@ class TrainConfig:
     device: str = "auto"
     out: str = ""  # "" -> runs/<model>-<timestamp>
     log_every: int = 100
-    sample_every: int = 1000
-    ckpt_every: int = 1000
+    sample_every: int = 500
+    ckpt_every: int = 2000
+    sync_bn: bool = False  # SyncBatchNorm across torchrun processes (CUDA only)
 
     def validate(self) -> None:
         if self.steps < 0 or self.epochs < 0:
