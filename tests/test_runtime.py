@@ -50,6 +50,15 @@ def conditional_model(path, num_classes: int = 3, latent_dim: int = 4, seed: int
     return path, (embedding, weight, bias)
 
 
+def foreign_model(path):
+    """A valid ONNX graph (Identity) without onnxgan metadata."""
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
 def with_metadata(source, path, **changes):
     """A copy of the model at ``source`` with some metadata_props replaced (None deletes a key)."""
     model = onnx.load(source)
@@ -200,12 +209,8 @@ def test_bad_options_are_refused(tiny_model, kwargs, message):
 
 
 def test_foreign_onnx_gets_a_clear_message(tmp_path):
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "f.onnx")
     with pytest.raises(UserError, match="not an onnxgan generator .* make one with gan-export"):
-        Sampler(tmp_path / "f.onnx")
+        Sampler(foreign_model(tmp_path / "f.onnx"))
 
 
 def test_files_that_are_not_onnx_or_missing_are_refused(tmp_path, tiny_model):
