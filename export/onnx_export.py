@@ -55,11 +55,17 @@ def export_checkpoint(checkpoint: Path, fp16: bool = False) -> Exported:
         generator.load_state_dict(state[weights])
     except RuntimeError as e:
         raise UserError(f"{checkpoint}: {weights} does not fit its model config ({str(e).splitlines()[0]})") from None
+    return export_generator(generator, config, int(state["step"]), weights, fp16)
+
+
+def export_generator(generator: nn.Module, config: ModelConfig, step: int, weights: str = "G",
+                     fp16: bool = False) -> Exported:
+    """The checked model.onnx bytes for a generator built from ``config`` (put in eval mode here)."""
     generator.eval()
     dtype = "float16" if fp16 else "float32"
     info = ModelInfo(model=config.name, latent_dim=config.latent_dim, image_shape=tuple(config.image_shape),
                      num_classes=config.num_classes, class_names=tuple(config.class_names),
-                     training_step=int(state["step"]), package_version=__version__, weights_dtype=dtype)
+                     training_step=step, package_version=__version__, weights_dtype=dtype)
     model = to_onnx(fold_batchnorm(generator), info)
     if fp16:
         store_weights_as_fp16(model)
