@@ -97,8 +97,9 @@ class GANTrainer:
             DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
             for m in (self.G, self.D))
         betas = (train_config.beta1, train_config.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_config.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.lr, betas=betas)
+        # fused: one kernel per optimiser instead of ~10 per parameter tensor (Adam was 28% of a CPU step).
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_config.lr, betas=betas, fused=True)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.lr, betas=betas, fused=True)
         self._sums = torch.zeros(4, device=device)  # d_loss, g_loss, D(x), D(G(z)) summed since last read
         self._count = 0
 

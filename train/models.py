@@ -34,6 +34,22 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(-1, *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
 
 
+class Dropout(nn.Module):
+    """Inverted dropout drawing its mask with ``torch.rand``: the same distribution as ``nn.Dropout``,
+    but on CPU ``rand`` is about 3.5x faster than the ``bernoulli_`` that ``nn.Dropout`` calls (1.0 vs
+    0.28 ms for a (128, 1024) mask here), which was 14% of an ``mlp`` training step."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= self.p  # (N, width) bool
+        return x * keep / (1.0 - self.p)
+
+
 class MLPDiscriminator(nn.Module):
     """image (N, C, H, W) in [-1, 1] -> logit (N,); sigmoid(logit) is D's belief that it is real."""
 
@@ -44,7 +60,7 @@ class MLPDiscriminator(nn.Module):
         for width in config.d_hidden:
             layers += [nn.Linear(width_in, width), nn.LeakyReLU(config.leaky_slope)]
             if config.d_dropout > 0:
-                layers.append(nn.Dropout(config.d_dropout))
+                layers.append(Dropout(config.d_dropout))
             width_in = width
         layers.append(nn.Linear(width_in, 1))
         self.net = nn.Sequential(*layers)
