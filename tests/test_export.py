@@ -18,7 +18,7 @@ from onnxgan.export.cli import main as gan_export
 from onnxgan.export.onnx_export import TOLERANCE, export_checkpoint, fold_batchnorm
 from onnxgan.runtime import Sampler, latent
 from onnxgan.runtime.contract import ModelInfo
-from onnxgan.train.checkpoint import load_checkpoint
+from onnxgan.train.checkpoint import load_checkpoint, save_checkpoint
 from onnxgan.train.config import MODEL_NAMES, ModelConfig
 from onnxgan.train.models import build_models
 
@@ -171,3 +171,13 @@ def test_cli_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch, args, messa
     assert result.stderr.startswith("gan-export: error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_weights_that_do_not_fit_the_config_are_a_user_error(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "c.pt", tiny_config("mlp"))
+    state = load_checkpoint(checkpoint)
+    state["model_config"]["g_hidden"] = [16, 33]
+    save_checkpoint(checkpoint, state)
+    result = CliRunner().invoke(gan_export, [str(checkpoint), "-o", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 2 and "G does not fit its model config" in result.stderr
+    assert not (tmp_path / "m.onnx").exists()
