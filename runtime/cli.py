@@ -30,7 +30,8 @@ FRAME_MS = 120  # GIF frame duration
 @click.command("gan-sample", cls=Command, context_settings=CONTEXT_SETTINGS)
 @click.argument("model", metavar="MODEL.onnx")
 @click.option("-o", "--output", required=True, metavar="OUT",
-              help="OUT.png: a grid; OUT.npz: images, labels and z; OUT/ (or no suffix): one PNG per image; "
+              help="OUT.png: a grid; OUT.npz: images, labels and z; OUT/ (or no suffix; new or empty): one PNG "
+                   "per image; "
                    "with --interpolate: OUT.png (a strip) or OUT.gif.")
 @click.option("-n", "count", type=click.IntRange(min=1), default=64, show_default=True, help="How many images.")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,

@@ -26,7 +26,8 @@ Labels = int | Sequence[int] | np.ndarray | None
 class Sampler:
     """A loaded generator. ``model`` is a path to a model.onnx or its bytes.
 
-    backend: "auto" (onnxruntime for now), "onnxruntime" or "native" (the C++ kernel, CPU only).
+    backend: "auto" (backends._auto_backend decides; info() tells), "onnxruntime" or "native" (the C++
+    kernel, CPU only).
     device: "auto" (CUDA when onnxruntime can use a GPU here, else CPU), "cpu" or "cuda".
     threads: intra-op threads (None: the backend's default).
     """
