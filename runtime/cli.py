@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 import numpy as np
 from PIL import Image
 
@@ -44,7 +45,8 @@ FRAME_MS = 120  # GIF frame duration
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads [default: all cores].")
-def main(model: str, output: str, count: int, seed: int, label: str | None, interpolate: tuple[int, int] | None,
+@click.pass_context
+def main(ctx: click.Context, model: str, output: str, count: int, seed: int, label: str | None, interpolate: tuple[int, int] | None,
          steps: int, backend: str, device: str, threads: int | None) -> None:
     """Draw images from a generator exported by gan-export.
 
@@ -55,6 +57,11 @@ def main(model: str, output: str, count: int, seed: int, label: str | None, inte
       gan-sample model.onnx -n 16 -o digits/
       gan-sample model.onnx --interpolate 1 2 --steps 16 -o walk.gif
     """
+    if interpolate is not None:
+        for name, flag in (("count", "-n"), ("seed", "--seed")):
+            if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
+                raise UserError(f"{flag} does not apply to --interpolate (its seeds are SEED_A SEED_B, its "
+                                "length --steps)")
     kind = _output_kind(output, interpolating=interpolate is not None)
     sampler = Sampler(model, backend=backend, device=device, threads=threads)
     label_value = _label(sampler, label)

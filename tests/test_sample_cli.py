@@ -84,6 +84,8 @@ def test_conditional_labels_by_number_or_name(tmp_path):
     (["MODEL", "-o", "full"], "-o full: exists and is not an empty folder"),
     (["MODEL", "-o", "x.jpg"], "cannot write '.jpg' files; use OUT.png, OUT.npz or a folder"),
     (["MODEL", "--interpolate", "1", "2", "-o", "x.npz"], "with --interpolate use OUT.png, OUT.gif"),
+    (["MODEL", "--interpolate", "1", "2", "-n", "4", "-o", "x.png"], "-n does not apply to --interpolate"),
+    (["MODEL", "--interpolate", "1", "2", "--seed", "0", "-o", "x.png"], "--seed does not apply to --interpolate"),
     (["MODEL", "--seed", "-1", "-o", "x.png"], "--seed"),
     (["MODEL", "--backend", "tensorrt", "-o", "x.png"], "--backend"),
     (["MODEL"], "Missing option '-o'"),
