@@ -138,13 +138,16 @@ void Builder::add_layer(const Node &node, std::vector<float> weight, bool weight
   define_activation(node);
 }
 
-// Checks a weight tensor's dims exactly, so that a file with swapped or wrong dims is refused.
-void check_dims(const Node &node, const Tensor &tensor, std::vector<int64_t> expected) {
-  if (tensor.dims != expected) {
-    std::string text;
-    for (int64_t d : expected) text += (text.empty() ? "" : ", ") + std::to_string(d);
-    fail_unsupported("node '" + node.name + "' (" + node.op_type + "): tensor '" + tensor.name + "' should have dims (" + text + ")");
-  }
+// Checks a weight's dims exactly, so that a file with swapped or wrong dims is refused. `expected`
+// names the layout, e.g. "(out, 100)"; a dim of -1 in `dims` matches anything.
+void check_dims(const Node &node, const Tensor &tensor, const std::vector<int64_t> &dims, const std::string &expected) {
+  bool ok = tensor.dims.size() == dims.size();
+  for (size_t i = 0; ok && i < dims.size(); ++i) ok = dims[i] == -1 ? tensor.dims[i] > 0 : tensor.dims[i] == dims[i];
+  if (ok) return;
+  std::string found;
+  for (int64_t d : tensor.dims) found += (found.empty() ? "" : ", ") + std::to_string(d);
+  fail_unsupported("node '" + node.name + "' (" + node.op_type + "): tensor '" + tensor.name + "' has dims (" + found +
+                   "), expected " + expected);
 }
 
 void Builder::visit(const Node &node) {
@@ -186,10 +189,12 @@ void Builder::visit(const Node &node) {
     const float alpha = attr_f("alpha", 1.0f), beta = attr_f("beta", 1.0f);
     std::vector<float> weight = floats(node, 1);  // checks that input 1 is a constant first
     const Tensor &b = *input(node, 1).tensor;
-    if (current_dims_.size() == 1 && b.dims.size() == 2)
-      check_dims(node, b, trans_b ? std::vector<int64_t>{b.dims[0], current_dims_[0]} : std::vector<int64_t>{current_dims_[0], b.dims[1]});
+    if (current_dims_.size() != 1) refuse(node, "its input must be 2-D (N, features)");
+    const int64_t in = current_dims_[0];
+    if (trans_b)
+      check_dims(node, b, {-1, in}, "(out, " + std::to_string(in) + ") with transB=1");
     else
-      refuse(node, "the weight must be 2-D and the input (N, features)");
+      check_dims(node, b, {in, -1}, "(" + std::to_string(in) + ", out) with transB=0");
     std::vector<float> bias;
     if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
       bias = floats(node, 2);
@@ -206,8 +211,8 @@ void Builder::visit(const Node &node) {
     require_current(node, 0);
     std::vector<float> weight = floats(node, 1);
     const Tensor &b = *input(node, 1).tensor;
-    if (current_dims_.size() != 1 || b.dims.size() != 2) refuse(node, "the weight must be 2-D and the input (N, features)");
-    check_dims(node, b, {current_dims_[0], b.dims[1]});
+    if (current_dims_.size() != 1) refuse(node, "its input must be 2-D (N, features)");
+    check_dims(node, b, {current_dims_[0], -1}, "(" + std::to_string(current_dims_[0]) + ", out)");
     add_layer(node, std::move(weight), false, {});
   } else if (op == "Add") {
     const size_t act = input(node, 0).kind == Value::kActivation ? 0 : 1;

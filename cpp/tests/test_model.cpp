@@ -186,7 +186,7 @@ void hostile() {
   expect_refused(model_with_weight({1u << 30, 1u << 30, 1u << 30}, 16), ONNXGAN_ERROR_FORMAT, "absurd size");
   expect_refused(model_with_weight({1000000, 4}, 16), ONNXGAN_ERROR_FORMAT, "declares 4000000 elements");
   expect_refused(model_with_weight({4, 3}, 48 + 4), ONNXGAN_ERROR_FORMAT, "raw_data holds 52 bytes");
-  expect_refused(model_with_weight({3, 5}, 60), ONNXGAN_ERROR_UNSUPPORTED, "should have dims (4, 5)");
+  expect_refused(model_with_weight({3, 5}, 60), ONNXGAN_ERROR_UNSUPPORTED, "has dims (3, 5), expected (4, out)");
   {  // one field repeated past a cap: refused before it can cost memory
     Bytes dims;
     for (int i = 0; i < 9; ++i) dims = join({dims, integer(1, 1)});

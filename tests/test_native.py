@@ -1,0 +1,240 @@
+"""The native sampler (onnxgan.runtime._native) against onnxruntime, PyTorch and a numpy reference on
+the same z: every MLP model (mlp, mlp-bn, conditional, fp16), batch sizes 0, 1, odd and large, max abs
+error <= 1e-4; identical output for 1, 2 and 3 threads; the portable and AVX2 kernels on random odd
+shapes; the latent RNG bit for bit; the fp16 weight mode within its stated bound; input checks."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import write_checkpoint
+from onnxgan.export.onnx_export import export_checkpoint
+from onnxgan.runtime.latent import latent
+from onnxgan.train.checkpoint import load_checkpoint
+from onnxgan.train.config import ModelConfig
+from onnxgan.train.models import build_models
+
+_native = pytest.importorskip("onnxgan.runtime._native")
+
+TOLERANCE = 1e-4  # max abs error, images in [-1, 1]
+FP16_WEIGHTS_BOUND = 2e-3  # precision="float16" vs the fp32 model (same bound as gan-export's fp16 check)
+BATCHES = [0, 1, 7, 300]
+
+
+def avx2_available() -> bool:
+    try:
+        _native.Model.from_bytes(make_mlp(3, [2]).SerializeToString(), kernel="avx2")
+        return True
+    except ValueError:
+        return False
+
+
+def make_mlp(latent_dim: int, widths: list[int], activations: list[str] | None = None, matmul: bool = False,
+             seed: int = 0) -> onnx.ModelProto:
+    """A random fp32 MLP generator graph: z (N, latent_dim) -> layers -> image (N, 1, 1, widths[-1]).
+
+    Layers are Gemm(transB=1) or, with ``matmul``, MatMul + Add; activations default to LeakyRelu(0.2)
+    and a final Tanh.
+    """
+    rng = np.random.default_rng(seed)
+    activations = activations or ["LeakyRelu"] * (len(widths) - 1) + ["Tanh"]
+    nodes, inits, x, width_in = [], [], "z", latent_dim
+    for i, (width, act) in enumerate(zip(widths, activations)):
+        w = (rng.standard_normal((width, width_in)) / np.sqrt(width_in)).astype(np.float32)  # (out, in)
+        b = (rng.standard_normal(width) * 0.1).astype(np.float32)
+        if matmul:
+            inits += [numpy_helper.from_array(np.ascontiguousarray(w.T), f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+            nodes += [helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"h{i}"])]
+        else:
+            inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+            nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"h{i}"], transB=1))
+        extra = {"alpha": 0.2} if act == "LeakyRelu" else {}
+        nodes.append(helper.make_node(act, [f"h{i}"], [f"a{i}"], **extra))
+        x, width_in = f"a{i}", width
+    inits.append(numpy_helper.from_array(np.array([-1, 1, 1, width_in], dtype=np.int64), "shape"))
+    nodes.append(helper.make_node("Reshape", [x, "shape"], ["image"]))
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim])],
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 1, width_in])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    helper.set_model_props(model, {"latent_dim": str(latent_dim), "image_shape": json.dumps([1, 1, width_in]),
+                                   "num_classes": "0", "latent_rng": '"splitmix64-boxmuller-v1"'})
+    return model
+
+
+def reference_generate(model: onnx.ModelProto, z: np.ndarray) -> np.ndarray:
+    """numpy float64 reference for make_mlp graphs, the same signature as Model.generate: (N, 1, 1, W)."""
+    weights = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer}
+    x = z.astype(np.float64)
+    for node in model.graph.node:
+        if node.op_type == "Gemm":
+            x = x @ weights[node.input[1]].T + weights[node.input[2]]
+        elif node.op_type == "MatMul":
+            x = x @ weights[node.input[1]]
+        elif node.op_type == "Add":
+            x = x + weights[node.input[1]]
+        elif node.op_type == "LeakyRelu":
+            x = np.where(x < 0, 0.2 * x, x)
+        elif node.op_type == "Relu":
+            x = np.maximum(x, 0)
+        elif node.op_type == "Sigmoid":
+            x = 1 / (1 + np.exp(-x))
+        elif node.op_type == "Tanh":
+            x = np.tanh(x)
+    return x.reshape(len(z), 1, 1, x.shape[1])
+
+
+class Conditional(torch.nn.Module):
+    """A conditional MLP generator as the contract describes it: concat(z, embedding[label]) -> MLP."""
+
+    def __init__(self, latent_dim=100, classes=10, embed=10, widths=(256, 512), image=(1, 28, 28)):
+        super().__init__()
+        self.image = image
+        self.embedding = torch.nn.Embedding(classes, embed)
+        layers, width_in = [], latent_dim + embed
+        for width in widths:
+            layers += [torch.nn.Linear(width_in, width), torch.nn.LeakyReLU(0.2)]
+            width_in = width
+        self.net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, int(np.prod(image))), torch.nn.Tanh())
+
+    def forward(self, z, label):
+        return self.net(torch.cat([z, self.embedding(label)], 1)).view(-1, *self.image)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """name -> (model.onnx bytes, PyTorch reference G, torch tolerance) for the seed-size MLP models."""
+    folder = tmp_path_factory.mktemp("native")
+    found = {}
+    for name, fp16 in [("mlp", False), ("mlp-bn", False), ("fp16", True)]:
+        config = ModelConfig(name="mlp-bn" if name == "mlp-bn" else "mlp").resolved()
+        checkpoint = write_checkpoint(folder / f"{name}.pt", config, seed=3)
+        G = build_models(config)[0]
+        G.load_state_dict(load_checkpoint(checkpoint)["G"])
+        found[name] = (export_checkpoint(checkpoint, fp16=fp16).data, G.eval(), FP16_WEIGHTS_BOUND if fp16 else TOLERANCE)
+    torch.manual_seed(5)
+    G = Conditional().eval()
+    z, label = torch.zeros(2, 100), torch.zeros(2, dtype=torch.int64)
+    path = folder / "conditional.onnx"
+    with warnings.catch_warnings():  # the legacy exporter's deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(G, (z, label), str(path), dynamo=False, opset_version=17, input_names=["z", "label"],
+                          output_names=["image"], dynamic_axes={"z": {0: "N"}, "label": {0: "N"}, "image": {0: "N"}})
+    model = onnx.load(path)
+    helper.set_model_props(model, {"onnxgan_format": "1", "latent_dim": "100", "image_shape": "[1, 28, 28]",
+                                   "num_classes": "10", "value_range": "[-1, 1]"})
+    found["conditional"] = (model.SerializeToString(), G, TOLERANCE)
+    return found
+
+
+def inputs(num_classes: int, n: int, seed: int = 11):
+    z = latent(n, 100, seed)  # (n, 100)
+    labels = (np.arange(n, dtype=np.int64) * 7) % num_classes if num_classes else None
+    return z, labels
+
+
+@pytest.mark.parametrize("n", BATCHES)
+@pytest.mark.parametrize("name", ["mlp", "mlp-bn", "fp16", "conditional"])
+def test_native_matches_onnxruntime_and_torch(models, name, n):
+    data, G, torch_tolerance = models[name]
+    native = _native.Model.from_bytes(data)
+    z, labels = inputs(native.num_classes, n)
+    ours = native.generate(z, labels)
+    assert ours.shape == (n, 1, 28, 28) and ours.dtype == np.float32
+    feeds = {"z": z} if labels is None else {"z": z, "label": labels}
+    theirs = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(["image"], feeds)[0]
+    with torch.no_grad():
+        args = (torch.from_numpy(z),) if labels is None else (torch.from_numpy(z), torch.from_numpy(labels))
+        reference = G(*args).numpy()
+    if n:
+        assert np.abs(ours - theirs).max() <= TOLERANCE, f"{name} n={n}: native vs onnxruntime"
+        assert np.abs(ours - reference).max() <= torch_tolerance, f"{name} n={n}: native vs PyTorch"
+
+
+@pytest.mark.parametrize("name", ["mlp", "conditional"])
+def test_identical_output_for_1_2_and_3_threads(models, name):
+    data = models[name][0]
+    runs = {threads: _native.Model.from_bytes(data, threads=threads) for threads in (1, 2, 3)}
+    assert [m.threads for m in runs.values()] == [1, 2, 3]
+    for n in (1, 7, 31, 32, 300):
+        z, labels = inputs(runs[1].num_classes, n)
+        one = runs[1].generate(z, labels)
+        for threads in (2, 3):
+            assert np.array_equal(runs[threads].generate(z, labels), one), f"n={n}: {threads} threads differ from 1"
+
+
+@pytest.mark.parametrize("kernel", ["portable", "avx2"])
+@pytest.mark.parametrize("matmul", [False, True], ids=["gemm", "matmul_add"])
+def test_kernels_match_the_numpy_reference_on_random_shapes(kernel, matmul):
+    if kernel == "avx2" and not avx2_available():
+        pytest.skip("no AVX2/FMA on this CPU")
+    rng = np.random.default_rng(7)
+    for trial in range(12):
+        latent_dim = int(rng.choice([1, 3, 16, 17, 100]))
+        widths = [int(w) for w in rng.choice([1, 2, 15, 16, 17, 33, 64, 100], size=int(rng.integers(1, 4)))]
+        activations = [str(a) for a in rng.choice(["Relu", "LeakyRelu", "Tanh", "Sigmoid"], size=len(widths))]
+        model = make_mlp(latent_dim, widths, activations, matmul=matmul, seed=trial)
+        native = _native.Model.from_bytes(model.SerializeToString(), threads=2, kernel=kernel)
+        for n in (0, 1, 5, 6, 7, 40):
+            z = latent(n, latent_dim, trial)
+            error = np.abs(native.generate(z) - reference_generate(model, z)).max(initial=0.0)
+            assert error <= 1e-5, f"{kernel}: latent {latent_dim}, widths {widths} {activations}, n={n}: error {error:.2g}"
+
+
+@pytest.mark.parametrize("n, latent_dim, seed", [(0, 5, 1), (1, 1, 0), (3, 7, 42), (64, 100, 2**64 - 1), (5, 3, 123456789)])
+def test_latent_is_bit_for_bit_the_python_rng(n, latent_dim, seed):
+    ours = _native.latent(n, latent_dim, seed)
+    assert ours.dtype == np.float32 and ours.shape == (n, latent_dim)
+    assert np.array_equal(ours, latent(n, latent_dim, seed))
+
+
+def test_float16_weights_mode_stays_within_its_bound(models):
+    data = models["mlp"][0]
+    exact, half = _native.Model.from_bytes(data), _native.Model.from_bytes(data, precision="float16")
+    assert (exact.precision, half.precision) == ("float32", "float16")
+    for n in (1, 7, 300):
+        z = latent(n, 100, 3)
+        error = np.abs(half.generate(z) - exact.generate(z)).max()
+        assert error <= FP16_WEIGHTS_BOUND, f"n={n}: fp16 weights error {error:.2g}"
+
+
+def test_attributes_and_loading_from_a_path_or_bytes(models, tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(models["conditional"][0])
+    from_path, from_bytes = _native.Model(str(path), threads=1), _native.Model.from_bytes(path.read_bytes(), threads=1)
+    for model in (from_path, from_bytes):
+        assert (model.latent_dim, model.image_shape, model.num_classes, model.threads) == (100, (1, 28, 28), 10, 1)
+        assert model.value_range == (-1.0, 1.0) and model.kernel in ("portable", "avx2")
+    z, labels = inputs(10, 9)
+    assert np.array_equal(from_path.generate(z, labels), from_bytes.generate(z, labels))
+    assert _native.Model.from_bytes(models["mlp"][0]).threads >= 1  # threads=0: the usable cores, at most 8
+
+
+def test_generate_checks_its_inputs(models):
+    plain, conditional = (_native.Model.from_bytes(models[name][0], threads=1) for name in ("mlp", "conditional"))
+    z = latent(4, 100, 0)
+    with pytest.raises(ValueError, match="z must be float32, got float64"):
+        plain.generate(z.astype(np.float64))
+    with pytest.raises(ValueError, match=r"z must have shape \(N, 100\), got \(4, 99\)"):
+        plain.generate(z[:, :99])
+    with pytest.raises(ValueError, match="unconditional: pass no labels"):
+        plain.generate(z, np.zeros(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="conditional: pass labels"):
+        conditional.generate(z)
+    with pytest.raises(ValueError, match="labels must be an int64 array"):
+        conditional.generate(z, np.zeros(4, dtype=np.int32))
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\), got \(3,\)"):
+        conditional.generate(z, np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="label 10 at row 2 is outside 0..9"):
+        conditional.generate(z, np.array([0, 1, 10, 2], dtype=np.int64))
+    assert np.array_equal(plain.generate(np.asfortranarray(z)), plain.generate(z))  # layout is not dtype: accepted
+    for kwargs, message in [({"threads": -1}, "threads must be 0"), ({"precision": "int8"}, "precision must be"),
+                            ({"kernel": "cuda"}, "kernel must be")]:
+        with pytest.raises(ValueError, match=message):
+            _native.Model.from_bytes(models["mlp"][0], **kwargs)

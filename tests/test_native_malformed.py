@@ -1,0 +1,179 @@
+"""Malformed and unsupported files through the native module: each gives a ValueError with a specific
+message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights) is
+truncated at every byte and mutated at random; other files are edited with the onnx package.
+(cpp/tests/test_model.cpp runs the same kinds of attack on the C ABI, also under ASan/UBSan.)"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import DATA
+from onnxgan.runtime.latent import latent
+from test_native import make_mlp
+
+_native = pytest.importorskip("onnxgan.runtime._native")
+
+TINY = DATA / "native_tiny.onnx"
+
+
+def load(data: bytes):
+    return _native.Model.from_bytes(data, threads=1)
+
+
+def refused(model: onnx.ModelProto, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load(model.SerializeToString())
+
+
+def run_once(model) -> None:
+    labels = np.zeros(3, dtype=np.int64) if model.num_classes else None
+    images = model.generate(latent(3, model.latent_dim, 0), labels)
+    assert images.shape == (3, *model.image_shape)
+
+
+def test_the_tiny_model_loads_and_runs():
+    model = load(TINY.read_bytes())
+    assert (model.latent_dim, model.image_shape, model.num_classes) == (6, (1, 3, 4), 3)
+    run_once(model)
+
+
+def test_truncated_at_every_byte():
+    data = TINY.read_bytes()
+    without_metadata = onnx.load_from_string(data)
+    del without_metadata.metadata_props[:]
+    metadata_start = len(without_metadata.SerializeToString())  # metadata_props (field 14) are written last
+    for size in range(len(data)):
+        try:
+            run_once(load(data[:size]))
+        except ValueError as e:
+            assert str(e), f"prefix of {size} bytes: an empty message"
+        else:
+            assert size >= metadata_start, f"a prefix of {size} bytes (graph cut short) was accepted"
+
+
+def test_random_byte_changes_fail_cleanly_or_still_run():
+    data = bytearray(TINY.read_bytes())
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        changed = bytearray(data)
+        for position in rng.integers(0, len(data), size=int(rng.integers(1, 5))):
+            changed[position] = int(rng.integers(0, 256))
+        try:
+            model = load(bytes(changed))
+        except ValueError:
+            continue
+        run_once(model)
+
+
+def test_not_onnx_at_all():
+    for data, message in [(b"", "no graph"), (b"\x3a\xff\xff\xff\xff\xff\xff\xff\xff\x7f", "runs past the end"),
+                          (b"\x0b\x00", "wire type 3"), (b"hello world", ".")]:
+        with pytest.raises(ValueError, match=message):
+            load(data)
+    with pytest.raises(ValueError, match="cannot open"):
+        _native.Model("/nonexistent/model.onnx")
+
+
+def first_weight(model: onnx.ModelProto) -> onnx.TensorProto:
+    return next(t for t in model.graph.initializer if t.name == "w0")
+
+
+def test_wrong_dims():
+    model = make_mlp(4, [8, 3])
+    weight = first_weight(model)
+    weight.dims[:] = [4, 8]  # the same number of values, transposed
+    refused(model, r"tensor 'w0' has dims \(4, 8\), expected \(out, 4\) with transB=1")
+    weight.dims[:] = [8, 5]  # more values than raw_data holds
+    refused(model, "declares 40 elements of 4 bytes but raw_data holds 128 bytes")
+
+
+def test_huge_declared_sizes():
+    model = make_mlp(4, [8, 3])
+    first_weight(model).dims[:] = [2**40, 2**40]
+    refused(model, "absurd size")
+    model = make_mlp(4, [8, 3])
+    weight = first_weight(model)
+    weight.ClearField("raw_data")
+    weight.dims[:] = [2**20, 4]  # typed storage that holds nothing
+    refused(model, "declares 4194304 elements but holds 0")
+
+
+def test_wrong_dtypes():
+    model = make_mlp(4, [8, 3])
+    weight = first_weight(model)
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight).astype(np.float64), "w0"))
+    refused(model, "tensor 'w0' is float64; weights must be float32 or float16")
+    model = make_mlp(4, [8, 3])
+    model.graph.input[0].type.tensor_type.elem_type = TensorProto.INT32
+    refused(model, "input 'z' .int32. is not the contract's z")
+    model = make_mlp(4, [8, 3])
+    model.graph.output[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    refused(model, "the output must be float32")
+    model = make_mlp(4, [8, 3])
+    half = numpy_helper.from_array(numpy_helper.to_array(first_weight(model)).astype(np.float16), "w0")
+    first_weight(model).CopyFrom(half)  # fp16 weights without the Cast the contract requires
+    refused(model, "float16 weights must pass through Cast")
+
+
+def test_typed_fields_are_read_like_raw_data():
+    model = make_mlp(4, [8, 3])
+    expected = load(model.SerializeToString()).generate(latent(5, 4, 1))
+    for tensor in model.graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT:
+            values = numpy_helper.to_array(tensor).reshape(-1)
+            tensor.ClearField("raw_data")
+            tensor.float_data[:] = values
+    assert np.array_equal(load(model.SerializeToString()).generate(latent(5, 4, 1)), expected)
+
+
+def test_missing_tensor():
+    model = make_mlp(4, [8, 3])
+    model.graph.initializer.remove(first_weight(model))
+    refused(model, "reads 'w0', which is never defined")
+
+
+def test_external_data_is_refused():
+    model = make_mlp(4, [8, 3])
+    weight = first_weight(model)
+    weight.data_location = TensorProto.EXTERNAL
+    weight.external_data.add(key="location", value="weights.bin")
+    refused(model, "external file")
+
+
+@pytest.mark.parametrize("op", ["Softplus", "Elu", "Selu"])
+def test_unsupported_activation_is_named(op):
+    model = make_mlp(4, [8, 3])
+    next(n for n in model.graph.node if n.op_type == "Tanh").op_type = op
+    refused(model, f"op '{op}'")
+
+
+def test_unsupported_graphs_are_named():
+    conv = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["image"], name="conv0")], "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 4])],
+        [numpy_helper.from_array(np.zeros((1, 1, 1), np.float32), "w")])
+    refused(helper.make_model(conv, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), "op 'Conv'")
+    model = make_mlp(4, [8, 3])  # a branch: the second layer reads the first layer's input again
+    next(n for n in model.graph.node if n.op_type == "Gemm" and n.input[1] == "w1").input[0] = "z"
+    refused(model, "branches")
+    model = make_mlp(4, [8, 3])
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    refused(model, "default ONNX opset")
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("latent_dim", "99", "metadata latent_dim 99 disagrees with the graph's 4"),
+    ("image_shape", "[1, 2, 2]", "does not hold the graph's 3 output values"),
+    ("image_shape", "{}", "image_shape' is not a list of numbers"),
+    ("latent_rng", '"mt19937"', "latent_rng 'mt19937' is unknown"),
+    ("onnxgan_format", "2", "newer than this library"),
+    ("value_range", "[1, -1]", "value_range must be"),
+])
+def test_bad_metadata(key, value, message):
+    model = make_mlp(4, [8, 3])
+    helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, key: value})
+    refused(model, message)
