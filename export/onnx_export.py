@@ -84,17 +84,19 @@ def export_generator(generator: nn.Module, config: ModelConfig, step: int, weigh
 
 
 def fold_batchnorm(generator: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``generator`` in which Linear + BatchNorm1d pairs are one Linear and
-    Dropout is gone. Folding is exact in real arithmetic and done in float64:
-    W' = W * s[:, None], b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps).
+    """An eval-mode copy of ``generator`` in which each BatchNorm is merged into the Linear or
+    convolution before it and Dropout is gone. Folding is exact in real arithmetic and done in float64:
+    W' = W * s (per output channel), b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps).
     """
     folded = copy.deepcopy(generator).eval()
     for module in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
         layers: list[nn.Module] = []
         for layer in module:
-            if isinstance(layer, nn.BatchNorm1d):
-                if not layers or not isinstance(layers[-1], nn.Linear):
-                    raise CheckFailed(f"cannot fold BatchNorm1d into {type(layers[-1]).__name__ if layers else 'nothing'}")
+            if isinstance(layer, _NORMS):
+                if not layers or not isinstance(layers[-1], _FOLDABLE):
+                    before = type(layers[-1]).__name__ if layers else "nothing"
+                    raise CheckFailed(f"cannot fold {type(layer).__name__} into {before}: export supports "
+                                      "BatchNorm right after Linear, Conv2d or ConvTranspose2d")
                 layers[-1] = _fold(layers[-1], layer)
             elif not isinstance(layer, nn.Dropout):
                 layers.append(layer)
@@ -103,13 +105,24 @@ def fold_batchnorm(generator: nn.Module) -> nn.Module:
     return folded
 
 
-def _fold(linear: nn.Linear, norm: nn.BatchNorm1d) -> nn.Linear:
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+_FOLDABLE = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _fold(layer: nn.Module, norm: nn.Module) -> nn.Module:
+    """``layer`` followed by ``norm`` as one layer of the same kind, always with a bias."""
     scale = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)  # (out,)
-    fused = nn.Linear(linear.in_features, linear.out_features)
-    with torch.no_grad():
-        fused.weight.copy_(linear.weight.double() * scale[:, None])  # (out, in)
-        bias = linear.bias.double() if linear.bias is not None else torch.zeros_like(scale)
-        fused.bias.copy_((bias - norm.running_mean.double()) * scale + norm.bias.double())
+    # The output-channel axis of the weight: Linear (out, in), Conv2d (out, in, kh, kw),
+    # ConvTranspose2d (in, out, kh, kw).
+    axis = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
+    if isinstance(layer, nn.ConvTranspose2d) and layer.groups != 1:
+        raise CheckFailed("cannot fold BatchNorm into a grouped ConvTranspose2d")
+    shape = [1] * layer.weight.dim()
+    shape[axis] = -1
+    bias = layer.bias.double() if layer.bias is not None else torch.zeros_like(scale)
+    fused = copy.deepcopy(layer)
+    fused.weight = nn.Parameter((layer.weight.double() * scale.view(shape)).float())
+    fused.bias = nn.Parameter(((bias - norm.running_mean.double()) * scale + norm.bias.double()).float())
     return fused
 
 
