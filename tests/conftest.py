@@ -35,7 +35,7 @@ def write_checkpoint(path: Path, config, seed: int = 0, step: int = 3, ema: bool
     torch.manual_seed(seed)
     G, D = build_models(config)
     for module in G.modules():
-        if isinstance(module, torch.nn.BatchNorm1d):
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
             module.running_mean.normal_(0.0, 0.5)
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.5, 1.5)
