@@ -26,10 +26,12 @@ def run_sample(*args):
 def test_png_is_a_2x_grid(tmp_path, tiny_model):
     result = run_sample(tiny_model, "-n", 5, "--seed", 3, "-o", tmp_path / "grid.png")
     assert result.exit_code == 0, result.output
-    assert "5 images, seed 3 (onnxruntime, CPUExecutionProvider)" in result.stdout
+    sampler = Sampler(tiny_model)
+    info = sampler.info()
+    assert f"5 images, seed 3 ({info['backend']}, {info['provider']})" in result.stdout
     grid = np.asarray(Image.open(tmp_path / "grid.png"))  # 3 columns x 2 rows of 16 px cells, 2 px padding
     assert grid.shape == (2 * 18 + 2, 3 * 18 + 2)
-    first = Sampler(tiny_model).sample(1, seed=3)[0]
+    first = sampler.sample(1, seed=3)[0]
     np.testing.assert_array_equal(grid[2:18, 2:18], first.repeat(2, axis=0).repeat(2, axis=1))
 
 
