@@ -1,0 +1,151 @@
+"""Training pictures: curves.png (losses, D outputs, FID over steps) and a self-contained report.html.
+
+``plot_curves`` is cheap enough to call at every log point; ``write_report`` runs once at the end (or
+by hand on any run directory). The report embeds every picture as a base64 data URI and has no
+script, so it opens from disk in any browser with no server and no network.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from onnxgan.errors import UserError
+from onnxgan.files import atomic_write
+
+MAX_GRIDS = 12  # sample grids shown, evenly spaced over the run (first and last included)
+LAST_ROWS = 10  # training rows shown in the metrics table (every evaluation row is shown)
+PANELS = (  # (title, [(metrics row key, legend label)])
+    ("losses", [("d_loss", "d_loss"), ("g_loss", "g_loss")]),
+    ("D outputs", [("D(x)", "D(x)"), ("D(G(z))", "D(G(z))")]),
+    ("FID (classifier features)", [("fid", "FID"), ("fid_floor", "real-vs-real floor")]),
+)
+
+
+def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """metrics.jsonl rows -> a PNG with one panel per PANELS entry (FID only when a row has "fid")."""
+    # Figure + the Agg canvas directly: no pyplot, so no global figure state and no GUI backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # A panel appears when some row has one of its keys (FID only once the run evaluates).
+    panels = [p for p in PANELS if any(key in row for key, _ in p[1] for row in rows)] or list(PANELS[:1])
+    figure = Figure(figsize=(5 * len(panels), 3.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    for axes, (title, series) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        for key, label in series:
+            points = [(row["step"], row[key]) for row in rows if _is_number(row.get(key)) and "step" in row]
+            if points:
+                axes.plot(*zip(*points), label=label, marker="." if len(points) < 30 else None)
+        axes.set_title(title)
+        axes.set_xlabel("step")
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """run_dir/report.html from config.json, metrics.jsonl and samples/step_*.png; refreshes curves.png."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    sections = []
+    grids = _spaced(sorted(p for p in (run_dir / "samples").glob("step_*.png") if p.stem[5:].isdigit()), MAX_GRIDS)
+    if grids:
+        figures = "".join(f'<figure><img src="{_data_uri(p)}" alt="samples at step {_step_of(p)}">'
+                          f"<figcaption>step {_step_of(p)}</figcaption></figure>" for p in grids)
+        sections.append(f'<h2>Samples over time</h2><div class="grids">{figures}</div>')
+    if rows:
+        plot_curves(rows, run_dir / "curves.png")
+        sections.append(f'<h2>Curves</h2><img class="curves" src="{_data_uri(run_dir / "curves.png")}" '
+                        'alt="training curves">')
+        evaluations = [row for row in rows if "fid" in row]
+        if evaluations:
+            sections.append("<h2>Evaluations</h2>" + _table(evaluations)
+                            + "<p>FID/KID in the features of onnxgan's MNIST classifier: not comparable with "
+                              "Inception FID.</p>")
+        training = [row for row in rows if "d_loss" in row][-LAST_ROWS:]
+        if training:
+            sections.append(f"<h2>Last {len(training)} training rows</h2>" + _table(training))
+    config_path = run_dir / "config.json"
+    config = json.dumps(json.loads(config_path.read_text()), indent=2) if config_path.exists() else "(no config.json)"
+    sections.append(f"<h2>Configuration</h2><pre>{html.escape(config)}</pre>")
+    title = html.escape(f"onnxgan run {run_dir.resolve().name}")
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{_STYLE}</style></head><body><h1>{title}</h1>{''.join(sections)}</body></html>\n")
+    path = run_dir / "report.html"
+    with atomic_write(path) as f:
+        f.write(page.encode())
+    return path
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of metrics.jsonl; a half-written last line (a run killed mid-write) is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """An HTML table over the scalar keys of ``rows`` in order of first appearance; lists shortened."""
+    columns = list(dict.fromkeys(key for row in rows for key, value in row.items() if not isinstance(value, dict)))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return " ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _spaced(items: list[Path], count: int) -> list[Path]:
+    """At most ``count`` items, evenly spaced, always keeping the first and the last."""
+    if len(items) <= count:
+        return items
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
+def _step_of(path: Path) -> int:
+    return int(path.stem.removeprefix("step_"))
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+.grids { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; text-align: center; }
+img { image-rendering: pixelated; }
+img.curves { max-width: 100%; image-rendering: auto; }
+table { border-collapse: collapse; font-size: 0.9em; margin-bottom: 1em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
+"""
