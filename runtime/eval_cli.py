@@ -1,0 +1,106 @@
+"""``gan-eval``: sample a model.onnx and score it against MNIST test in the shipped classifier's features.
+
+Prints a table and, with -o, writes the figures as JSON (atomically). The figures are classifier-feature
+FID/KID, comparable between onnxgan models but not with the Inception FID of papers; the table says so.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from onnxgan.cli import CONTEXT_SETTINGS, Command
+from onnxgan.errors import UserError
+from onnxgan.files import atomic_write
+from onnxgan.quality import Evaluator, mode_collapse_warnings
+from onnxgan.quality.classifier import NUM_CLASSES
+from onnxgan.quality.evaluator import MIN_IMAGES
+
+from .backends import BACKENDS, DEVICES
+from .sampler import Sampler
+
+NOTE = ("FID and KID here are measured in the penultimate features of onnxgan's small MNIST classifier against "
+        "MNIST test; they are NOT comparable with Inception FID/KID from papers or other tools.")
+DIGITS = [str(d) for d in range(NUM_CLASSES)]
+
+
+@click.command("gan-eval", cls=Command, context_settings=CONTEXT_SETTINGS)
+@click.argument("model", metavar="MODEL.onnx")
+@click.option("-n", "count", type=click.IntRange(min=MIN_IMAGES), default=5000, show_default=True,
+              help="How many images to sample and score (the real-vs-real floors exist for 1000-10000).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the latents and of the subsets KID and precision/recall draw.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("-o", "--output", default=None, metavar="METRICS.json", help="Also write the figures as JSON here.")
+def main(model: str, count: int, seed: int, backend: str, device: str, output: str | None) -> None:
+    """Score a generator exported by gan-export: FID, KID, precision/recall and class balance on MNIST.
+
+    \b
+    Examples:
+      gan-eval model.onnx
+      gan-eval model.onnx -n 10000 --seed 1 -o metrics.json
+    """
+    if output is not None and Path(output).is_dir():
+        raise UserError(f"-o {output}: is a folder; give a file name such as metrics.json")
+    start = time.perf_counter()
+    sampler = Sampler(model, backend=backend, device=device)
+    info = sampler.info()
+    labels, label_note = requested_labels(info, count)
+    images = sampler.sample(count, seed=seed, labels=labels)
+    result = Evaluator.for_mnist().evaluate(images, labels if label_note is None else None, seed=seed)
+    result.update({
+        "model": str(model), "model_name": info["model"], "training_step": info["training_step"],
+        "num_classes": info["num_classes"], "seed": seed, "backend": info["backend"],
+        "warnings": mode_collapse_warnings(result), "note": NOTE, "seconds": round(time.perf_counter() - start, 3),
+    })
+    if label_note is not None:
+        result["conditional_accuracy_not_computed"] = label_note
+    click.echo(table(result))
+    if output is not None:
+        with atomic_write(output) as f:
+            f.write((json.dumps(result, indent=2) + "\n").encode())
+        click.echo(f"wrote {output}")
+
+
+def requested_labels(info: dict[str, Any], count: int) -> tuple[np.ndarray | None, str | None]:
+    """Balanced labels (0, 1, 2, ... cycling) for a conditional model, and why they cannot be scored
+    when its classes are not the digits 0..9 in order (None when they can, or the model is unconditional)."""
+    classes = info["num_classes"]
+    if classes == 0:
+        return None, None
+    labels = np.arange(count, dtype=np.int64) % classes  # (count,): every class equally often
+    if classes != NUM_CLASSES or info["class_names"] not in ([], DIGITS):
+        return labels, (f"the model's {classes} classes ({', '.join(info['class_names']) or 'unnamed'}) are not "
+                        "the digits 0..9, which the classifier predicts")
+    return labels, None
+
+
+def table(result: dict[str, Any]) -> str:
+    """The figures as aligned text: value beside the real-vs-real floor, then histogram, warnings, note."""
+    head = (f"{result['model']} ({result['model_name']}, step {result['training_step']}): {result['n']} samples, "
+            f"seed {result['seed']}, {result['backend']}, {result['seconds']:.1f} s")
+    if "fid" not in result:
+        return "\n".join([head, f"  pixel mean {result['pixel_mean']:.1f}, std {result['pixel_std']:.1f}, "
+                                f"mean RMS distance between sample pairs {result['pair_rms_distance']:.1f} (0..255)",
+                          f"  not computed: {result['not_computed']}"])
+    floor = f"real-vs-real (n={result['floor_n']})" if "floor_n" in result else "real-vs-real"
+    rows = [("metric", "value", floor)]
+    for key, label, fmt in (("fid", "FID", ".3f"), ("kid", "KID", ".5f"), ("precision", "precision", ".3f"),
+                            ("recall", "recall", ".3f"), ("class_kl", "class KL (nats)", ".4f")):
+        rows.append((label, format(result[key], fmt), format(result[f"{key}_floor"], fmt)
+                     if f"{key}_floor" in result else "-"))
+    rows.append(("rarest class", f"{result['rarest_class']}: {result['rarest_class_share']:.1%}", ""))
+    if "conditional_accuracy" in result:
+        rows.append(("conditional accuracy", f"{result['conditional_accuracy']:.1%}", ""))
+    lines = [head] + [f"  {a:<22}{b:>12}   {c}".rstrip() for a, b, c in rows]
+    lines.append("  class histogram       " + "  ".join(f"{d}: {s:.1%}" for d, s in enumerate(result["class_histogram"])))
+    if "conditional_accuracy_not_computed" in result:
+        lines.append(f"  conditional accuracy not computed: {result['conditional_accuracy_not_computed']}")
+    lines += [f"  warning: {line}" for line in result["warnings"]]
+    lines.append(f"Note: {NOTE}")
+    return "\n".join(lines)
