@@ -1,7 +1,7 @@
 """The native sampler (onnxgan.runtime._native) against onnxruntime, PyTorch and a numpy reference on
 the same z: every MLP model (mlp, mlp-bn, conditional, fp16), batch sizes 0, 1, odd and large, max abs
-error <= 1e-4; identical output for 1, 2 and 3 threads; the portable and AVX2 kernels on random odd
-shapes; the latent RNG bit for bit; the fp16 weight mode within its stated bound; input checks."""
+error <= 1e-4; identical output for 1, 2 and 3 threads; the portable, AVX2 and AVX-512 kernels on
+random odd shapes; the latent RNG bit for bit; the fp16 weight mode within its stated bound; input checks."""
 from __future__ import annotations
 
 import json
@@ -28,9 +28,9 @@ FP16_WEIGHTS_BOUND = 2e-3  # precision="float16" vs the fp32 model (same bound a
 BATCHES = [0, 1, 7, 300]
 
 
-def avx2_available() -> bool:
+def kernel_available(kernel: str) -> bool:
     try:
-        _native.Model.from_bytes(make_mlp(3, [2]).SerializeToString(), kernel="avx2")
+        _native.Model.from_bytes(make_mlp(3, [2]).SerializeToString(), kernel=kernel)
         return True
     except ValueError:
         return False
@@ -169,11 +169,11 @@ def test_identical_output_for_1_2_and_3_threads(models, name):
             assert np.array_equal(runs[threads].generate(z, labels), one), f"n={n}: {threads} threads differ from 1"
 
 
-@pytest.mark.parametrize("kernel", ["portable", "avx2"])
+@pytest.mark.parametrize("kernel", ["portable", "avx2", "avx512"])
 @pytest.mark.parametrize("matmul", [False, True], ids=["gemm", "matmul_add"])
 def test_kernels_match_the_numpy_reference_on_random_shapes(kernel, matmul):
-    if kernel == "avx2" and not avx2_available():
-        pytest.skip("no AVX2/FMA on this CPU")
+    if not kernel_available(kernel):
+        pytest.skip(f"this CPU or build has no {kernel} kernel")
     rng = np.random.default_rng(7)
     for trial in range(12):
         latent_dim = int(rng.choice([1, 3, 16, 17, 100]))
@@ -210,7 +210,7 @@ def test_attributes_and_loading_from_a_path_or_bytes(models, tmp_path):
     from_path, from_bytes = _native.Model(str(path), threads=1), _native.Model.from_bytes(path.read_bytes(), threads=1)
     for model in (from_path, from_bytes):
         assert (model.latent_dim, model.image_shape, model.num_classes, model.threads) == (100, (1, 28, 28), 10, 1)
-        assert model.value_range == (-1.0, 1.0) and model.kernel in ("portable", "avx2")
+        assert model.value_range == (-1.0, 1.0) and model.kernel in ("portable", "avx2", "avx512")
     z, labels = inputs(10, 9)
     assert np.array_equal(from_path.generate(z, labels), from_bytes.generate(z, labels))
     assert _native.Model.from_bytes(models["mlp"][0]).threads >= 1  # threads=0: the usable cores, at most 8

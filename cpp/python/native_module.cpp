@@ -34,7 +34,8 @@ int kernel_code(const std::string &name) {
   if (name == "auto") return ONNXGAN_KERNEL_AUTO;
   if (name == "portable") return ONNXGAN_KERNEL_PORTABLE;
   if (name == "avx2") return ONNXGAN_KERNEL_AVX2;
-  throw py::value_error("kernel must be 'auto', 'portable' or 'avx2', got '" + name + "'");
+  if (name == "avx512") return ONNXGAN_KERNEL_AVX512;
+  throw py::value_error("kernel must be 'auto', 'portable', 'avx2' or 'avx512', got '" + name + "'");
 }
 
 class Model {
@@ -102,7 +103,9 @@ py::array_t<float> latent(int64_t n, int64_t latent_dim, uint64_t seed) {
   return out;
 }
 
-const char *kernel_name(int kernel) { return kernel == ONNXGAN_KERNEL_AVX2 ? "avx2" : "portable"; }
+const char *kernel_name(int kernel) {
+  return kernel == ONNXGAN_KERNEL_AVX512 ? "avx512" : kernel == ONNXGAN_KERNEL_AVX2 ? "avx2" : "portable";
+}
 
 }  // namespace
 
@@ -115,7 +118,7 @@ PYBIND11_MODULE(_native, m) {
       .def(py::init(&Model::open_file), py::arg("path"), py::arg("threads") = 0, py::arg("precision") = "float32",
            py::arg("kernel") = "auto",
            "Load model.onnx. threads 0 = the usable cores (at most 8); precision 'float32' or 'float16' (weights "
-           "stored as fp16, fp32 arithmetic); kernel 'auto', 'portable' or 'avx2'. ValueError if unusable.")
+           "stored as fp16, fp32 arithmetic); kernel 'auto', 'portable', 'avx2' or 'avx512'. ValueError if unusable.")
       .def_static("from_bytes", &Model::open_bytes, py::arg("data"), py::arg("threads") = 0,
                   py::arg("precision") = "float32", py::arg("kernel") = "auto", "Load a model from its bytes.")
       .def_property_readonly("latent_dim", [](const Model &self) { return self.info().latent_dim; })

@@ -1,33 +1,41 @@
-// Run-time kernel dispatch: the AVX2 kernel where it is compiled in (x86-64) and the CPU has
-// AVX2 + FMA (+ F16C for fp16 weights); the portable kernel otherwise.
+// Run-time kernel dispatch: the widest SIMD kernel that is compiled in (x86-64) and that the CPU
+// supports (AVX-512F, else AVX2 + FMA + F16C), the portable kernel otherwise.
 #include "error.h"
 #include "kernel.h"
 
 namespace onnxgan {
 
-#ifdef ONNXGAN_HAVE_AVX2
-const Kernel &avx2_kernel_impl();  // kernel_avx2.cpp
+#ifdef ONNXGAN_HAVE_X86_KERNELS
+const Kernel &avx2_kernel_impl();    // kernel_avx2.cpp
+const Kernel &avx512_kernel_impl();  // kernel_avx512.cpp
 
-const Kernel *avx2_kernel(bool half) {
+const Kernel *simd_kernel(onnxgan_kernel id) {
   __builtin_cpu_init();
-  const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && (!half || __builtin_cpu_supports("f16c"));
-  return ok ? &avx2_kernel_impl() : nullptr;
+  if (id == ONNXGAN_KERNEL_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return &avx512_kernel_impl();
+  if (id == ONNXGAN_KERNEL_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    return &avx2_kernel_impl();
+  return nullptr;
 }
 #else
-const Kernel *avx2_kernel(bool) { return nullptr; }
+const Kernel *simd_kernel(onnxgan_kernel) { return nullptr; }
 #endif
 
-const Kernel &select_kernel(int request, bool half) {
+const Kernel &select_kernel(int request) {
   switch (request) {
-    case ONNXGAN_KERNEL_AUTO: {
-      const Kernel *fast = avx2_kernel(half);
-      return fast ? *fast : portable_kernel();
-    }
+    case ONNXGAN_KERNEL_AUTO:
+      for (onnxgan_kernel id : {ONNXGAN_KERNEL_AVX512, ONNXGAN_KERNEL_AVX2})
+        if (const Kernel *fast = simd_kernel(id)) return *fast;
+      return portable_kernel();
     case ONNXGAN_KERNEL_PORTABLE: return portable_kernel();
     case ONNXGAN_KERNEL_AVX2:
-      if (const Kernel *fast = avx2_kernel(half)) return *fast;
-      fail_argument("the AVX2 kernel is not available here (needs an x86-64 build and a CPU with AVX2, FMA and F16C)");
-    default: fail_argument("unknown kernel " + std::to_string(request) + " (0 auto, 1 portable, 2 avx2)");
+    case ONNXGAN_KERNEL_AVX512:
+      if (const Kernel *fast = simd_kernel(onnxgan_kernel(request))) return *fast;
+      fail_argument(std::string("the ") + (request == ONNXGAN_KERNEL_AVX2 ? "AVX2" : "AVX-512") +
+                    " kernel is not available here (it needs an x86-64 build and a CPU with those instructions)");
+    default: fail_argument("unknown kernel " + std::to_string(request) + " (0 auto, 1 portable, 2 avx2, 3 avx512)");
   }
 }
 

@@ -1,5 +1,6 @@
 // Packed weights and the GEMM kernels that run them: a portable reference (kernel_portable.cpp) and
-// an AVX2/FMA one (kernel_avx2.cpp, compiled with -mavx2 -mfma -mf16c), chosen at run time (cpu.cpp).
+// SIMD ones (kernel_simd.h, built for AVX2 and AVX-512 in their own files with their own -m flags),
+// chosen at run time (cpu.cpp).
 #ifndef ONNXGAN_KERNEL_H
 #define ONNXGAN_KERNEL_H
 
@@ -54,11 +55,11 @@ struct Kernel {
 };
 
 const Kernel &portable_kernel();
-// The AVX2/FMA kernel, or nullptr where it is not compiled in or the CPU (or, for fp16 weights,
-// F16C) is missing.
-const Kernel *avx2_kernel(bool half);
+// A SIMD kernel (ONNXGAN_KERNEL_AVX2 or ONNXGAN_KERNEL_AVX512), or nullptr where it is not compiled
+// in or the CPU lacks its instructions.
+const Kernel *simd_kernel(onnxgan_kernel id);
 // The kernel for a request (onnxgan_kernel); throws an argument error when it is unavailable.
-const Kernel &select_kernel(int request, bool half);
+const Kernel &select_kernel(int request);
 
 // The epilogue activations of the portable kernel: the reference for the fast ones.
 float activate_reference(float x, Activation activation, float alpha);

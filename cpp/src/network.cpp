@@ -2,7 +2,6 @@
 #include "network.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 namespace onnxgan {
@@ -43,37 +42,35 @@ void Network::by_columns(int64_t n, const float *z, const int64_t *labels, float
     const PackedLayer &layer = layers_[l];
     const bool last = l + 1 == layers_.size();
     float *c = last ? out : buffers + n * (input_width() + int64_t(l % 2) * max_width_);
-    const int size = pool_.size();
-    auto job = [&](int index) {
-      GemmTask task{a, lda, n, &layer, layer.panels * index / size, layer.panels * (index + 1) / size, c, size_t(layer.out)};
-      if (task.panel_begin < task.panel_end) function(task);
+    // Items of whole panel pairs (the AVX-512 tiles take two), a few per thread for balance.
+    const int64_t pairs = (layer.panels + 1) / 2;
+    const int64_t items = std::min<int64_t>(pairs, pool_.size() == 1 ? 1 : 4 * pool_.size());
+    auto job = [&](int64_t item, int) {
+      const int64_t begin = 2 * (pairs * item / items), end = std::min(layer.panels, 2 * (pairs * (item + 1) / items));
+      function(GemmTask{a, lda, n, &layer, begin, end, c, size_t(layer.out)});
     };
-    pool_.run(job);
+    pool_.run(items, job);
     a = c;
     lda = size_t(layer.out);
   }
 }
 
 void Network::by_rows(int64_t n, const float *z, const int64_t *labels, float *out) {
-  const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
-  std::atomic<int64_t> next{0};
-  auto job = [&](int index) {
-    float *input = scratch_[size_t(index)].data();  // (24, in) | (24, max_width) x 2
+  auto job = [&](int64_t chunk, int participant) {
+    float *input = scratch_[size_t(participant)].data();  // (chunk, in) | (chunk, max_width) x 2
     float *buffers[2] = {input + kChunkRows * input_width(), input + kChunkRows * (input_width() + max_width_)};
-    for (int64_t chunk; (chunk = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-      const int64_t row0 = chunk * kChunkRows, rows = std::min(kChunkRows, n - row0);
-      const float *a = input_rows(row0, rows, z, labels, input);
-      size_t lda = size_t(input_width());
-      for (size_t l = 0; l < layers_.size(); ++l) {
-        const PackedLayer &layer = layers_[l];
-        float *c = l + 1 == layers_.size() ? out + row0 * layer.out : buffers[l % 2];
-        kernel_.gemm(GemmTask{a, lda, rows, &layer, 0, layer.panels, c, size_t(layer.out)});
-        a = c;
-        lda = size_t(layer.out);
-      }
+    const int64_t row0 = chunk * kChunkRows, rows = std::min(kChunkRows, n - row0);
+    const float *a = input_rows(row0, rows, z, labels, input);
+    size_t lda = size_t(input_width());
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const PackedLayer &layer = layers_[l];
+      float *c = l + 1 == layers_.size() ? out + row0 * layer.out : buffers[l % 2];
+      kernel_.gemm(GemmTask{a, lda, rows, &layer, 0, layer.panels, c, size_t(layer.out)});
+      a = c;
+      lda = size_t(layer.out);
     }
   };
-  pool_.run(job);
+  pool_.run((n + kChunkRows - 1) / kChunkRows, job);
 }
 
 void Network::generate(int64_t n, const float *z, const int64_t *labels, float *out) {

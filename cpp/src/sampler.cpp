@@ -56,7 +56,7 @@ onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
   if (o.precision != ONNXGAN_PRECISION_FLOAT32 && o.precision != ONNXGAN_PRECISION_FLOAT16)
     fail_argument("precision must be 0 (float32) or 1 (float16), got " + std::to_string(o.precision));
   const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16;
-  const Kernel &kernel = select_kernel(o.kernel, half);
+  const Kernel &kernel = select_kernel(o.kernel);
   const int threads = resolve_threads(o.threads);
   Plan plan = build_plan(onnx::parse_model(bytes));
   auto model = std::make_unique<onnxgan_model>();

@@ -22,11 +22,19 @@
 namespace onnxgan {
 namespace {
 constexpr auto kSpinTime = std::chrono::microseconds(500);  // a worker's spin before it sleeps
+
+// Spins politely, then yields the core (a thread we wait for may need it).
+void backoff(uint32_t &spins) {
+  if (++spins < 2048)
+    ONNXGAN_PAUSE();
+  else
+    std::this_thread::yield();
 }
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   workers_.reserve(size_t(threads - 1));
-  for (int index = 1; index < threads; ++index) workers_.emplace_back([this, index] { work(index); });
+  for (int participant = 1; participant < threads; ++participant) workers_.emplace_back([this, participant] { work(participant); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -38,45 +46,57 @@ ThreadPool::~ThreadPool() {
   for (std::thread &worker : workers_) worker.join();
 }
 
-void ThreadPool::run_raw(void (*function)(void *, int), void *context) {
-  if (workers_.empty()) {
-    function(context, 0);
+void ThreadPool::take_items(int participant) {
+  for (int64_t item; (item = next_item_.fetch_add(1)) < items_;) {
+    function_(context_, item, participant);
+    done_items_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadPool::run_raw(int64_t items, Function function, void *context) {
+  if (workers_.empty() || items <= 1) {
+    for (int64_t item = 0; item < items; ++item) function(context, item, 0);
     return;
   }
   function_ = function;
   context_ = context;
-  remaining_.store(int(workers_.size()), std::memory_order_relaxed);
+  items_ = items;
+  next_item_.store(0);
+  done_items_.store(0);
   {
     std::lock_guard<std::mutex> lock(mutex_);  // pairs with the sleeping workers' predicate check
-    generation_.fetch_add(1, std::memory_order_release);
+    const uint64_t generation = generation_.load() + 1;
+    open_generation_.store(generation);
+    generation_.store(generation);
   }
   wake_.notify_all();
-  function(context, 0);
-  for (uint32_t spins = 0; remaining_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 4096)
-      ONNXGAN_PAUSE();
-    else
-      std::this_thread::yield();  // a worker was descheduled: give the core back
-  }
+  take_items(0);
+  uint32_t spins = 0;
+  while (done_items_.load(std::memory_order_acquire) != items) backoff(spins);
+  // Close the job, then wait for workers that entered it: after this none can still touch it.
+  open_generation_.store(0);
+  while (in_job_.load() != 0) backoff(spins);
 }
 
-void ThreadPool::work(int index) {
+void ThreadPool::work(int participant) {
   uint64_t seen = 0;
   for (;;) {
     auto start = std::chrono::steady_clock::now();
     uint32_t spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed)) {
+    uint64_t generation;
+    while ((generation = generation_.load(std::memory_order_acquire)) == seen && !stop_.load(std::memory_order_relaxed)) {
       ONNXGAN_PAUSE();
       if (++spins % 64 == 0 && std::chrono::steady_clock::now() - start > kSpinTime) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(); });
+        wake_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
         start = std::chrono::steady_clock::now();
       }
     }
     if (stop_.load()) return;
-    seen = generation_.load(std::memory_order_acquire);
-    function_(context_, index);
-    remaining_.fetch_sub(1, std::memory_order_release);
+    seen = generation;
+    in_job_.fetch_add(1);  // seq_cst with the caller's close: it either waits for us or we see it closed
+    if (open_generation_.load() == generation) take_items(participant);
+    in_job_.fetch_sub(1);
   }
 }
 

@@ -1,6 +1,9 @@
-// A tiny fork-join pool in which the calling thread works too. Workers spin for a bounded time after
-// each job (so back-to-back calls start at once) and then sleep on a condition variable (so an idle
-// model costs nothing and cannot starve other pools in the process, unlike OpenMP's barriers).
+// A tiny fork-join pool in which the calling thread works too. A job is a number of items that every
+// participant takes in turn from a shared counter, so the caller never waits for a worker that has not
+// started yet (on a busy machine a worker may be off its core for milliseconds): it does the items
+// itself and waits only for items already taken. Workers spin for a bounded time after each job (so
+// back-to-back calls start at once) and then sleep on a condition variable (so an idle model costs
+// nothing and cannot starve other pools in the process, unlike OpenMP's barriers).
 #ifndef ONNXGAN_THREAD_POOL_H
 #define ONNXGAN_THREAD_POOL_H
 
@@ -22,23 +25,29 @@ class ThreadPool {
 
   int size() const { return int(workers_.size()) + 1; }
 
-  // Calls job(index) for every index in [0, size()) concurrently, the caller taking index 0, and
-  // returns when all have returned. job must not throw.
+  // Calls job(item, participant) once for every item in [0, items), spread over the pool;
+  // participant (0 = the caller, < size()) tells which thread runs it, e.g. to pick its scratch.
+  // Returns when all items are done. job must not throw.
   template <class Job>
-  void run(Job &job) {
-    run_raw([](void *context, int index) { (*static_cast<Job *>(context))(index); }, &job);
+  void run(int64_t items, Job &job) {
+    run_raw(items, [](void *context, int64_t item, int participant) { (*static_cast<Job *>(context))(item, participant); }, &job);
   }
 
  private:
-  void run_raw(void (*function)(void *, int), void *context);
-  void work(int index);
+  using Function = void (*)(void *, int64_t, int);
+  void run_raw(int64_t items, Function function, void *context);
+  void take_items(int participant);
+  void work(int participant);
 
   std::vector<std::thread> workers_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> remaining_{0};
-  std::atomic<bool> stop_{false};
-  void (*function_)(void *, int) = nullptr;
+  // The current job: published by generation_, open while open_generation_ equals it.
+  Function function_ = nullptr;
   void *context_ = nullptr;
+  int64_t items_ = 0;
+  std::atomic<int64_t> next_item_{0}, done_items_{0};
+  std::atomic<uint64_t> generation_{0}, open_generation_{0};
+  std::atomic<int> in_job_{0};  // workers that may be touching the current job
+  std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
 };

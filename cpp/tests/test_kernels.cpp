@@ -1,4 +1,4 @@
-// The AVX2 kernel against the portable reference on random layers of awkward shapes (0, 1, odd,
+// The SIMD kernels (AVX2, AVX-512) against the portable reference on random layers of awkward shapes (0, 1, odd,
 // not multiples of 16), fp32 and fp16 weights; identical results for 1, 2 and 3 threads; the fast
 // tanh and sigmoid against libm.
 #include <cmath>
@@ -96,14 +96,16 @@ double tanh_exact(double x) { return std::tanh(x); }
 
 int main() {
   compare_kernels(portable_kernel(), false);  // thread invariance of the reference itself
-  const Kernel *fast = avx2_kernel(false);
-  if (fast) {
+  for (onnxgan_kernel id : {ONNXGAN_KERNEL_AVX2, ONNXGAN_KERNEL_AVX512}) {
+    const Kernel *fast = simd_kernel(id);
+    if (!fast) {
+      std::printf("test_kernels: kernel %d is not available on this build or CPU: skipped\n", int(id));
+      continue;
+    }
     compare_kernels(*fast, false);
-    compare_kernels(*avx2_kernel(true), true);
+    compare_kernels(*fast, true);
     check_activation(*fast, Activation::kTanh, tanh_exact, 5e-7f);
     check_activation(*fast, Activation::kSigmoid, sigmoid, 5e-7f);
-  } else {
-    std::puts("test_kernels: no AVX2 kernel on this build or CPU; checked the portable kernel only");
   }
   check_activation(portable_kernel(), Activation::kTanh, tanh_exact, 2e-7f);
   check_activation(portable_kernel(), Activation::kSigmoid, sigmoid, 2e-7f);

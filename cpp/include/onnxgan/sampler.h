@@ -39,7 +39,8 @@ typedef enum onnxgan_precision {
 typedef enum onnxgan_kernel {
   ONNXGAN_KERNEL_AUTO = 0,     /* the fastest this CPU supports */
   ONNXGAN_KERNEL_PORTABLE = 1, /* plain C++ (the reference; any CPU) */
-  ONNXGAN_KERNEL_AVX2 = 2      /* AVX2 + FMA (+ F16C for fp16 weights); an error where unsupported */
+  ONNXGAN_KERNEL_AVX2 = 2,     /* AVX2 + FMA + F16C; an error where unsupported */
+  ONNXGAN_KERNEL_AVX512 = 3    /* AVX-512F (+ FMA, F16C); an error where unsupported */
 } onnxgan_kernel;
 
 typedef enum onnxgan_output {

@@ -1,0 +1,160 @@
+"""The native sampler against onnxruntime on the seed MLP generator (100-256-512-1024-784), one process.
+
+For batch 1, 16, 256, 4096 and threads 1 and 2, four runners compute the same images from the same z:
+
+  native          onnxgan.runtime._native.Model, fp32 weights, its best kernel (AVX-512 or AVX2)
+  native-fp16     the same with precision="float16" (weights stored as fp16, fp32 arithmetic)
+  ort-spin        onnxruntime CPU, intra_op_num_threads=threads, spinning on (its default)
+  ort-nospin      the same with spinning off
+
+Rounds are interleaved across runners, with an idle gap before each (so no runner's spinning threads
+steal the cores from the next); a cell is the best and the median over rounds of one round's mean time
+per call. "x ort" is the runner's median over the better onnxruntime median of the same batch and
+threads (below 1: faster). GFLOP/s counts 2 * 1,468,416 FLOPs per sample; "% peak" is of the FMA peak
+that cpp/tests/fma_peak.cpp measures for the kernel's instruction set and thread count (built with
+cpp/, found with --probe); "% sgemm" is of numpy's sgemm (OpenBLAS) on the same four layer shapes at
+the same batch and thread count, measured in a subprocess (OPENBLAS_NUM_THREADS).
+
+    python benchmarks/native_sampler.py [--rounds 15] [--probe build/native/onnxgan_fma_peak] [--model m.onnx]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnxruntime as ort
+
+from onnxgan.runtime import _native, latent
+
+Runner = Callable[[np.ndarray], np.ndarray]  # z float32 (N, 100) -> images float32 (N, 1, 28, 28)
+WIDTHS = (100, 256, 512, 1024, 784)
+FLOPS_PER_SAMPLE = 2 * sum(a * b for a, b in zip(WIDTHS, WIDTHS[1:]))  # 2,936,832
+ROUND_SECONDS = 0.04  # each round of one runner lasts about this long
+IDLE_GAP = 0.03  # before each runner's round: the previous runner's spinning threads go to sleep
+
+SGEMM = """
+import sys, time, numpy as np
+n, rounds, widths = int(sys.argv[1]), int(sys.argv[2]), [int(w) for w in sys.argv[3:]]
+rng = np.random.default_rng(0)
+x0 = rng.standard_normal((n, widths[0]), dtype=np.float32)
+ws = [rng.standard_normal((a, b), dtype=np.float32) for a, b in zip(widths, widths[1:])]
+calls = max(1, int(0.03 / (2e-10 * max(n, 1) * sum(w.size for w in ws) + 2e-5)))
+best = float("inf")
+for _ in range(rounds):
+    start = time.perf_counter()
+    for _ in range(calls):
+        x = x0
+        for w in ws:
+            x = x @ w
+    best = min(best, (time.perf_counter() - start) / calls)
+print(best)
+"""
+
+
+def default_model() -> bytes:
+    """The seed generator with fresh random weights, through gan-export's own code path (needs torch)."""
+    import torch
+
+    from onnxgan.export.onnx_export import export_generator
+    from onnxgan.train.config import ModelConfig
+    from onnxgan.train.models import build_models
+
+    torch.manual_seed(0)
+    config = ModelConfig().resolved()  # mlp: 100-256-512-1024-784
+    return export_generator(build_models(config)[0], config, step=0).data
+
+
+def ort_runner(data: bytes, threads: int, spinning: bool) -> Runner:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    return lambda z: session.run(["image"], {"z": z})[0]
+
+
+def fma_peak(probe: Path | None) -> dict[str, list[float]]:
+    """{"avx2": [GFLOP/s at 1, 2 threads], "avx512": [...]} from the probe, or {} without one."""
+    if probe is None or not probe.exists():
+        return {}
+    return json.loads(subprocess.run([str(probe), "2"], check=True, capture_output=True, text=True).stdout)
+
+
+def sgemm_gflops(batch: int, threads: int, rounds: int) -> float:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    args = [sys.executable, "-c", SGEMM, str(batch), str(rounds), *map(str, WIDTHS)]
+    seconds = float(subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout)
+    return FLOPS_PER_SAMPLE * batch / seconds / 1e9
+
+
+def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each runner, one entry per round, rounds interleaved across runners."""
+    calls = {}
+    for name, run in runners.items():  # warm up, and size a round to about ROUND_SECONDS
+        run(z)
+        start = time.perf_counter()
+        run(z)
+        calls[name] = max(1, int(ROUND_SECONDS / max(time.perf_counter() - start, 1e-6)))
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for round_index in range(rounds):
+        names = list(runners)
+        names = names[round_index % len(names):] + names[:round_index % len(names)]  # rotate who goes first
+        for name in names:
+            time.sleep(IDLE_GAP)
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                runners[name](z)
+            times[name].append((time.perf_counter() - start) / calls[name])
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--batches", default="1,16,256,4096")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--probe", type=Path, default=Path("build/native/onnxgan_fma_peak"),
+                        help="the FMA peak probe built with cpp/ (cmake -S cpp -B build/native)")
+    parser.add_argument("--model", type=Path, help="an MLP generator model.onnx (default: the seed shapes, random)")
+    args = parser.parse_args()
+    data = args.model.read_bytes() if args.model else default_model()
+    peak = fma_peak(args.probe)
+    kernel = _native.Model.from_bytes(data, threads=1).kernel
+    print(f"native kernel: {kernel}; FMA peak GFLOP/s (1, 2 threads): {peak or 'not measured (no --probe)'}; "
+          f"onnxruntime {ort.__version__}; {args.rounds} rounds")
+    header = (f"{'batch':>5} {'thr':>3} {'runner':<12} {'best us':>10} {'median us':>10} {'samples/s':>10} "
+              f"{'GFLOP/s':>8} {'% peak':>7} {'% sgemm':>8} {'x ort':>6}")
+    print(header)
+    for threads in [int(t) for t in args.threads.split(",")]:
+        runners = {"native": _native.Model.from_bytes(data, threads=threads).generate,
+                   "native-fp16": _native.Model.from_bytes(data, threads=threads, precision="float16").generate,
+                   "ort-spin": ort_runner(data, threads, True), "ort-nospin": ort_runner(data, threads, False)}
+        for batch in [int(b) for b in args.batches.split(",")]:
+            z = latent(batch, WIDTHS[0], seed=batch)  # (batch, 100)
+            reference = runners["ort-spin"](z)
+            for name in ("native", "native-fp16"):
+                error = float(np.abs(runners[name](z) - reference).max())
+                assert error <= (1e-4 if name == "native" else 2e-3), f"{name} batch {batch}: max error {error:.2g}"
+            rounds = max(3, args.rounds // 3) if batch >= 4096 else args.rounds
+            times = measure(runners, z, rounds)
+            medians = {name: statistics.median(t) for name, t in times.items()}
+            ort_best = min(medians["ort-spin"], medians["ort-nospin"])
+            sgemm = sgemm_gflops(batch, threads, rounds)
+            isa_peak = peak.get(kernel, [None] * threads)[threads - 1] if kernel != "portable" else None
+            for name, t in times.items():
+                gflops = FLOPS_PER_SAMPLE * batch / min(t) / 1e9
+                peak_text = f"{100 * gflops / isa_peak:6.0f}%" if isa_peak and name.startswith("native") else ""
+                print(f"{batch:5d} {threads:3d} {name:<12} {min(t) * 1e6:10.1f} {medians[name] * 1e6:10.1f} "
+                      f"{batch / min(t):10.0f} {gflops:8.1f} {peak_text:>7} {100 * gflops / sgemm:7.0f}% "
+                      f"{medians[name] / ort_best:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
