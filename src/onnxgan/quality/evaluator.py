@@ -81,19 +81,24 @@ def save_reference(reference: Reference, path: Path = REFERENCE_PATH) -> None:
 
 
 def score(features: np.ndarray, logits: np.ndarray, reference: Reference, requested_labels: np.ndarray | None = None,
-          seed: int = 0) -> dict[str, Any]:
+          seed: int = 0, real_radii: dict[tuple[int, int], np.ndarray] | None = None) -> dict[str, Any]:
     """Every figure for one set of images given as features (N, D) and logits (N, 10).
 
     Precision and recall compare equal-sized sets: both are cut (seeded) to min(N, 10000) points.
+    ``real_radii``: a cache of the real subsets' k-NN radii by (size, seed), filled here; an Evaluator
+    keeps one, so scoring the same n again (every evaluation in training) skips a quarter of the work.
     KID's kernel (x.y / D + 1)^3 is made for features of about unit size (Inception's); these are
     ~3x larger, which would weigh the cubic term ~100x more, so KID sees features / feature_rms.
     """
     n = len(features)
-    rng = np.random.default_rng(seed)
     size = min(n, len(reference.sample))
-    real = reference.sample[rng.choice(len(reference.sample), size, replace=False)]
-    fake = features[rng.choice(n, size, replace=False)] if size < n else features
-    precision, recall = metrics.precision_recall(real, fake)
+    # Separate streams: the real subset depends on (size, seed) only, so its radii can be cached.
+    real = reference.sample[np.random.default_rng([seed, 0]).choice(len(reference.sample), size, replace=False)]
+    fake = features[np.random.default_rng([seed, 1]).choice(n, size, replace=False)] if size < n else features
+    cache = {} if real_radii is None else real_radii
+    if (size, seed) not in cache:
+        cache[size, seed] = metrics.knn_radii(real)
+    precision, recall = metrics.precision_recall(real, fake, real_radii=cache[size, seed])
     histogram = metrics.class_histogram(logits, NUM_CLASSES)
     result: dict[str, Any] = {
         "n": n,
@@ -141,6 +146,7 @@ class Evaluator:
             raise UserError("the MNIST reference statistics were measured with another classifier file; "
                             "run scripts/train_classifier.py --reference-only (or reinstall onnxgan)")
         self.classifier, self.reference = classifier, reference
+        self._real_radii: dict[tuple[int, int], np.ndarray] = {}  # see ``score``
 
     @classmethod
     def for_mnist(cls, threads: int | None = None) -> "Evaluator":
@@ -173,7 +179,8 @@ class Evaluator:
                     "not_computed": f"FID, KID, precision/recall and the class figures need 28x28 grey images "
                                     f"(the MNIST classifier's input); these images are {shape}"}
         features, logits = self.classifier.features(grey)
-        return {**score(features, logits, self.reference, requested_labels, seed), "image_shape": list(images.shape[1:])}
+        return {**score(features, logits, self.reference, requested_labels, seed, self._real_radii),
+                "image_shape": list(images.shape[1:])}
 
 
 def pixel_statistics(images: np.ndarray) -> dict[str, float]:
