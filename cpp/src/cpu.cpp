@@ -3,20 +3,27 @@
 #include "error.h"
 #include "kernel.h"
 
+#ifdef ONNXGAN_HAVE_X86_KERNELS
+#include <cpuid.h>
+#endif
+
 namespace onnxgan {
 
 #ifdef ONNXGAN_HAVE_X86_KERNELS
 const Kernel &avx2_kernel_impl();    // kernel_avx2.cpp
 const Kernel &avx512_kernel_impl();  // kernel_avx512.cpp
 
+// F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no name for it.
+bool has_f16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
+
 const Kernel *simd_kernel(onnxgan_kernel id) {
-  __builtin_cpu_init();
-  if (id == ONNXGAN_KERNEL_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return &avx512_kernel_impl();
-  if (id == ONNXGAN_KERNEL_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return &avx2_kernel_impl();
+  __builtin_cpu_init();  // the OS-enabled features: AVX state saved by the kernel, not only CPUID bits
+  const bool fma = __builtin_cpu_supports("fma") && has_f16c();
+  if (id == ONNXGAN_KERNEL_AVX512 && fma && __builtin_cpu_supports("avx512f")) return &avx512_kernel_impl();
+  if (id == ONNXGAN_KERNEL_AVX2 && fma && __builtin_cpu_supports("avx2")) return &avx2_kernel_impl();
   return nullptr;
 }
 #else

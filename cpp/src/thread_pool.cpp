@@ -21,7 +21,9 @@
 
 namespace onnxgan {
 namespace {
-constexpr auto kSpinTime = std::chrono::microseconds(500);  // a worker's spin before it sleeps
+// A worker's spin before it sleeps: long enough to bridge back-to-back calls (a few us apart), short
+// enough not to hold a core that a busy machine needs.
+constexpr auto kSpinTime = std::chrono::microseconds(100);
 
 // Spins politely, then yields the core (a thread we wait for may need it).
 void backoff(uint32_t &spins) {
