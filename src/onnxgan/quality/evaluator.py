@@ -11,7 +11,7 @@ depend on n. A result reports the floor for the stored n nearest (in log scale) 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +131,9 @@ def build_reference(classifier: Classifier, test_images: np.ndarray, test_labels
     subset = np.random.default_rng(seed).permutation(len(train_images))[: max(FLOOR_SIZES)]
     train_features, train_logits = classifier.features(train_images[subset])  # the first n make each subset
     floors = [score(train_features[:n], train_logits[:n], reference, seed=seed) for n in FLOOR_SIZES]
-    column = lambda key: np.array([f[key] for f in floors], np.float64)  # noqa: E731
-    return Reference(**{**{f.name: getattr(reference, f.name) for f in fields(Reference)},
-                        "floor_n": np.array(FLOOR_SIZES, np.int64), "floor_fid": column("fid"),
-                        "floor_kid": column("kid"), "floor_precision": column("precision"),
-                        "floor_recall": column("recall"), "floor_class_kl": column("class_kl")})
+    return replace(reference, floor_n=np.array(FLOOR_SIZES, np.int64),
+                   **{f"floor_{key}": np.array([f[key] for f in floors], np.float64)
+                      for key in ("fid", "kid", "precision", "recall", "class_kl")})
 
 
 class Evaluator:
@@ -198,9 +196,9 @@ def mode_collapse_warnings(result: dict[str, Any], min_class_share: float = MIN_
     of the samples, and recall under ``min_recall``. Empty when there is none (or no class figures)."""
     if "class_histogram" not in result:
         return []
-    warnings = [f"class {digit} is {share:.1%} of the samples (under {min_class_share:.0%}; MNIST has about 10% "
-                f"each): G is losing that mode" for digit, share in enumerate(result["class_histogram"])
-                if share < min_class_share]
+    rare = [f"{digit} ({share:.1%})" for digit, share in enumerate(result["class_histogram"]) if share < min_class_share]
+    warnings = [f"class{'es' if len(rare) > 1 else ''} {', '.join(rare)} under {min_class_share:.0%} of the samples "
+                "(MNIST has about 10% each): G is losing modes"] if rare else []
     if result["recall"] < min_recall:
         floor = f" (real-vs-real {result['recall_floor']:.2f})" if "recall_floor" in result else ""
         warnings.append(f"recall {result['recall']:.2f} is under {min_recall}{floor}: the samples cover little "
