@@ -32,7 +32,7 @@ DIGITS = [str(d) for d in range(NUM_CLASSES)]
 @click.argument("model", metavar="MODEL.onnx")
 @click.option("-n", "count", type=click.IntRange(min=MIN_IMAGES), default=5000, show_default=True,
               help="How many images to sample and score (the real-vs-real floors exist for 1000-10000).")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
               help="Seed of the latents and of the subsets KID and precision/recall draw.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)

@@ -19,10 +19,10 @@ from onnxgan.files import atomic_write
 
 MAX_GRIDS = 12  # sample grids shown, evenly spaced over the run (first and last included)
 LAST_ROWS = 10  # training rows shown in the metrics table (every evaluation row is shown)
-PANELS = (  # (title, [(metrics row key, legend label)])
-    ("losses", [("d_loss", "d_loss"), ("g_loss", "g_loss")]),
-    ("D outputs", [("D(x)", "D(x)"), ("D(G(z))", "D(G(z))")]),
-    ("FID (classifier features)", [("fid", "FID"), ("fid_floor", "real-vs-real floor")]),
+PANELS = (  # (title, [(metrics row key, legend label)], y scale): FID falls over decades, hence log
+    ("losses", [("d_loss", "d_loss"), ("g_loss", "g_loss")], "linear"),
+    ("D outputs", [("D(x)", "D(x)"), ("D(G(z))", "D(G(z))")], "linear"),
+    ("FID (classifier features)", [("fid", "FID"), ("fid_floor", "real-vs-real floor")], "log"),
 )
 
 
@@ -36,12 +36,14 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
     panels = [p for p in PANELS if any(key in row for key, _ in p[1] for row in rows)] or list(PANELS[:1])
     figure = Figure(figsize=(5 * len(panels), 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    for axes, (title, series) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+    for axes, (title, series, yscale) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
         for key, label in series:
-            points = [(row["step"], row[key]) for row in rows if _is_number(row.get(key)) and "step" in row]
+            points = [(row["step"], row[key]) for row in rows if _is_number(row.get(key)) and "step" in row
+                      and (yscale == "linear" or row[key] > 0)]
             if points:
                 axes.plot(*zip(*points), label=label, marker="." if len(points) < 30 else None)
         axes.set_title(title)
+        axes.set_yscale(yscale)
         axes.set_xlabel("step")
         axes.grid(alpha=0.3)
         if axes.get_legend_handles_labels()[0]:
