@@ -10,7 +10,8 @@ import torch
 
 from onnxgan.train.config import ModelConfig, TrainConfig
 from onnxgan.train.distributed import join_world, leave_world
-from onnxgan.train.loop import GANTrainer, rank_seed
+from onnxgan.train.loop import rank_seed
+from onnxgan.train.trainer import GANTrainer
 
 STEPS = 5
 
@@ -29,7 +30,7 @@ def main() -> int:
     try:
         for step in range(STEPS):
             real = torch.rand(4, 1, 6, 6) * 2 - 1  # each rank its own batch
-            trainer.step(real)
+            trainer.step([(real, None)], step)
             replicas = world.gather(parameters(trainer))
             if not all(torch.equal(replicas[0], r) for r in replicas[1:]):
                 print(f"rank {world.rank}: replicas differ after step {step + 1}", file=sys.stderr)

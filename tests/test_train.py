@@ -19,7 +19,7 @@ from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.cli import main as gan_train
 
 # Small widths keep each run to a second or two on CPU; the loop is the same as for the full model.
-TINY = ["--g-hidden", "32,64", "--d-hidden", "64,32", "--batch-size", "16", "--latent-dim", "8"]
+TINY = ["--g-hidden", "32,64", "--d-hidden", "64,32", "--batch-size", "16", "--latent-dim", "8", "--eval-every", "0"]
 
 
 def run_train(*args: str):
@@ -40,25 +40,31 @@ def tensors_of(checkpoint: dict) -> dict[str, torch.Tensor]:
             for i, v in enumerate(value):
                 walk(f"{prefix}.{i}", v)
 
-    for key in ("G", "D", "opt_G", "opt_D"):
-        walk(key, checkpoint[key])
+    for key in ("G", "D", "opt_G", "opt_D", "G_ema"):
+        if key in checkpoint:
+            walk(key, checkpoint[key])
     return flat
 
 
-@pytest.mark.parametrize("model", ["mlp", "mlp-bn"])
+@pytest.mark.parametrize("model", [
+    ["--model", "mlp"],
+    ["--model", "mlp-bn", "--cond", "--loss", "hinge"],
+    ["--model", "dcgan", "--g-hidden", "8,4", "--d-hidden", "4,8", "--cond", "--d-steps", "2", "--r1", "0.1"],
+    ["--model", "mlp", "--loss", "wgan-gp", "--ema-decay", "0"],
+], ids=["mlp", "mlp-bn-cond-hinge", "dcgan-cond-dsteps-r1", "mlp-wgan-gp-no-ema"])
 def test_resume_continues_bit_for_bit(tmp_path, model):
-    whole = run_train("--model", model, "--steps", "24", "--out", str(tmp_path / "whole"), "--seed", "3",
-                      "--log-every", "5")
+    whole = run_train(*model, "--steps", "24", "--out", str(tmp_path / "whole"), "--seed", "3", "--log-every", "5")
     assert whole.exit_code == 0, whole.output
-    half = run_train("--model", model, "--steps", "12", "--out", str(tmp_path / "half"), "--seed", "3",
-                     "--log-every", "5")
+    half = run_train(*model, "--steps", "12", "--out", str(tmp_path / "half"), "--seed", "3", "--log-every", "5")
     assert half.exit_code == 0, half.output
-    resumed = run_train("--resume", str(tmp_path / "half"), "--steps", "24")
+    resumed = CliRunner().invoke(gan_train, ["--resume", str(tmp_path / "half"), "--steps", "24"])
     assert resumed.exit_code == 0, resumed.output
 
     a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "half" / "checkpoints" / "last.pt")
-    assert (a["step"], a["epoch"], a["batch_in_epoch"]) == (b["step"], b["epoch"], b["batch_in_epoch"]) == (24, 0, 24)
+    batches = 48 if "--d-steps" in model else 24
+    assert (a["step"], a["epoch"], a["batch_in_epoch"]) == (b["step"], b["epoch"], b["batch_in_epoch"]) == (24, 0, batches)
+    assert ("G_ema" in a) == ("--ema-decay" not in model)  # only the last case turns EMA off
     ta, tb = tensors_of(a), tensors_of(b)
     assert ta.keys() == tb.keys() and len(ta) > 10
     for name in ta:
@@ -174,4 +180,4 @@ def test_module_entry_point_runs_like_the_command(tmp_path):
     result = subprocess.run([sys.executable, "-m", "onnxgan.train", "--model", "nope"], cwd=tmp_path,
                             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert result.returncode == 2 and result.stderr.strip() == (
-        "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn")
+        "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn, dcgan")

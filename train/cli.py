@@ -23,14 +23,16 @@ from .config import DEVICES, MODEL_NAMES, ModelConfig, TrainConfig
 from .data import load_dataset
 from .loop import train
 
-MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hidden", "d_hidden": "d_hidden"}
+MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hidden", "d_hidden": "d_hidden",
+                 "cond": "num_classes"}
 TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out"}
+CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out",
+                        "eval_every", "eval_samples"}
 
 
 @click.command("gan-train", cls=Command, context_settings=CONTEXT_SETTINGS)
 @click.option("--model", default="mlp", show_default=True, metavar="|".join(MODEL_NAMES),
-              help="Architecture: mlp (seed 000) or mlp-bn (BatchNorm in G, seed 004).")
+              help="Architecture: mlp (seed 000), mlp-bn (BatchNorm in G, seed 004), dcgan (seeds 002/003).")
 @click.option("--data", default="mnist", show_default=True,
               help="mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
                    "or a .npy/.npz array.")
@@ -54,6 +56,17 @@ CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every"
 @click.option("--log-every", type=int, default=100, show_default=True, help="Steps between metrics rows.")
 @click.option("--sample-every", type=int, default=500, show_default=True, help="Steps between sample grids.")
 @click.option("--ckpt-every", type=int, default=2000, show_default=True, help="Steps between step_N.pt checkpoints.")
+@click.option("--cond", is_flag=True, help="Conditional model: G and D take the data's class labels.")
+@click.option("--loss", default="ns", show_default=True, metavar="ns|hinge|wgan-gp",
+              help="ns: non-saturating BCE on logits; hinge; wgan-gp (gradient penalty, see --gp-weight).")
+@click.option("--gp-weight", type=float, default=10.0, show_default=True, help="wgan-gp's penalty weight.")
+@click.option("--r1", type=float, default=0.0, show_default=True, help="R1 penalty weight on real images.")
+@click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step.")
+@click.option("--ema-decay", type=float, default=0.999, show_default=True,
+              help="G EMA decay (0 turns EMA off); grids, scores and export use the EMA G.")
+@click.option("--eval-every", type=int, default=1000, show_default=True,
+              help="Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
+@click.option("--eval-samples", type=int, default=2000, show_default=True, help="Samples per quality score.")
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across torchrun processes (CUDA only).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.pass_context
@@ -74,7 +87,11 @@ def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) 
         (model_config, train_config), run_dir, resume_state = _fresh(options), None, None
     data = load_dataset(train_config.data)
     if resume_state is None:
-        model_config = dataclasses.replace(model_config, image_shape=data.image_shape).resolved()
+        classes = data.class_names if options["cond"] else ()
+        if options["cond"] and data.labels is None:
+            raise UserError(f"{data.source}: --cond needs labelled data (IDX labels, class subfolders or npz labels)")
+        model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
+                                           class_names=classes).resolved()
         model_config.validate()
         run_dir = _new_run_dir(train_config, model_config)
         train_config = dataclasses.replace(train_config, out=str(run_dir))
@@ -95,7 +112,7 @@ def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) 
 
 
 def _fresh(options: dict[str, Any]) -> tuple[ModelConfig, TrainConfig]:
-    model_config = ModelConfig(**{field: options[name] for name, field in MODEL_OPTIONS.items()})
+    model_config = ModelConfig(**{field: options[name] for name, field in MODEL_OPTIONS.items() if name != "cond"})
     model_config.validate_name()
     train_config = TrainConfig(**{name: options[name] for name in TRAIN_OPTIONS})
     train_config.validate()
@@ -109,6 +126,8 @@ def _resumed(resume: str, options: dict[str, Any], explicit: set[str]):
     saved = TrainConfig.from_dict(state["train_config"])
     for name in explicit - CHANGEABLE_ON_RESUME:
         saved_value = getattr(model_config, MODEL_OPTIONS[name]) if name in MODEL_OPTIONS else getattr(saved, name)
+        if name == "cond":
+            saved_value = saved_value > 0
         if options[name] != saved_value:
             flag = "--" + name.replace("_", "-")
             raise UserError(f"cannot change {flag} when resuming (the checkpoint has {saved_value!r}); "

@@ -11,13 +11,16 @@ from typing import Any
 
 from onnxgan.errors import UserError
 
-MODEL_NAMES = ("mlp", "mlp-bn")
+MODEL_NAMES = ("mlp", "mlp-bn", "dcgan")
+LOSSES = ("ns", "hinge", "wgan-gp")
 DEVICES = ("auto", "cpu", "cuda")
 
-# Hidden widths per model, from the tutorials the product grew out of (seed 000 and seed 004).
+# Hidden widths per model, from the tutorials the product grew out of (seeds 000, 004, 002/003).
+# For dcgan the widths are channels: G (H/4-side, H/2-side), D (first conv, second conv).
 _DEFAULT_WIDTHS = {
     "mlp": {"g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
     "mlp-bn": {"g_hidden": (256, 512, 1024), "d_hidden": (784, 392), "d_dropout": 0.0},
+    "dcgan": {"g_hidden": (128, 64), "d_hidden": (64, 128), "d_dropout": 0.3},
 }
 
 
@@ -28,8 +31,9 @@ class ModelConfig:
     name: str = "mlp"
     latent_dim: int = 100
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
-    num_classes: int = 0  # 0: unconditional; labels of the data otherwise (conditional models)
+    num_classes: int = 0  # 0: unconditional; the data's label count for conditional models (--cond)
     class_names: tuple[str, ...] = ()
+    label_dim: int = 16  # size of G's label embedding, joined to z
     g_hidden: tuple[int, ...] = ()  # () -> the model's default widths
     d_hidden: tuple[int, ...] = ()
     d_dropout: float = -1.0  # < 0 -> the model's default
@@ -62,6 +66,15 @@ class ModelConfig:
         c, h, w = self.image_shape
         if c not in (1, 3) or not (1 <= h <= 1024 and 1 <= w <= 1024):
             raise UserError(f"images must have 1 or 3 channels and sides up to 1024, got {self.image_shape}")
+        if self.name == "dcgan":
+            if h % 4 or w % 4 or h < 8 or w < 8:
+                raise UserError(f"dcgan needs image sides that are multiples of 4 (e.g. 28 or 32), got {h}x{w}")
+            if len(self.g_hidden) != 2:
+                raise UserError("dcgan's --g-hidden takes two channel counts, e.g. 128,64")
+        if self.num_classes and len(self.class_names) != self.num_classes:
+            raise UserError(f"{self.num_classes} classes but {len(self.class_names)} class names")
+        if not 1 <= self.label_dim <= 1024:
+            raise UserError(f"label_dim must be in 1..1024, got {self.label_dim}")
 
     @property
     def image_size(self) -> int:
@@ -94,6 +107,13 @@ class TrainConfig:
     sample_every: int = 500
     ckpt_every: int = 2000
     sync_bn: bool = False  # SyncBatchNorm across torchrun processes (CUDA only)
+    loss: str = "ns"  # ns (non-saturating, BCE on logits), hinge, wgan-gp
+    gp_weight: float = 10.0  # wgan-gp's gradient penalty weight
+    r1: float = 0.0  # R1 penalty weight gamma on real images (0: off)
+    d_steps: int = 1  # D steps per G step, each on its own batch
+    ema_decay: float = 0.999  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
+    eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
+    eval_samples: int = 2000
 
     def validate(self) -> None:
         if self.steps < 0 or self.epochs < 0:
@@ -110,9 +130,17 @@ class TrainConfig:
             raise UserError(f"--seed must be in [0, 2**63), got {self.seed}")
         if self.device not in DEVICES:
             raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        for name in ("log_every", "sample_every", "ckpt_every"):
+        for name in ("log_every", "sample_every", "ckpt_every", "d_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.loss not in LOSSES:
+            raise UserError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.r1 < 0 or self.gp_weight < 0:
+            raise UserError("--r1 and --gp-weight must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:
+            raise UserError("--eval-every must be >= 0 and --eval-samples in 100..100000")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -8,32 +8,24 @@ DistributedDataParallel, and only rank 0 writes files.
 """
 from __future__ import annotations
 
-import json
 import math
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from onnxgan import __version__
 from onnxgan.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError, UserError
-from onnxgan.files import atomic_write
-from onnxgan.images import grid, save_png, to_uint8
 
-from .checkpoint import save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .data import ImageData
 from .distributed import World, join_world, leave_world
-from .models import build_models
+from .run_files import RunFiles, stop_on_signals
+from .trainer import GANTrainer
 
 DEFAULT_STEPS = 3000
 GRID_SIZE = 64  # 8 x 8 digits in each sample grid
@@ -65,6 +57,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def total_steps(train_config: TrainConfig, steps_per_epoch: int) -> int:
+    """--steps, or --epochs worth of G steps (each G step takes --d-steps batches), or the default."""
     if train_config.steps:
         return train_config.steps
     if train_config.epochs:
@@ -76,88 +69,6 @@ def epoch_order(seed: int, epoch: int, count: int, device: torch.device) -> torc
     """The permutation of the data for one epoch: int64 (count,), a function of (seed, epoch) only."""
     generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
     return torch.randperm(count, generator=generator).to(device)
-
-
-class GANTrainer:
-    """G, D, their Adam optimisers and the running statistics between log points."""
-
-    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, device: torch.device,
-                 world: World = World()):
-        self.device, self.world = device, world
-        self.latent_dim = model_config.latent_dim
-        G, D = build_models(model_config)
-        if train_config.sync_bn:
-            if device.type != "cuda" or not world.distributed:
-                raise UserError("--sync-bn needs several CUDA processes (torchrun on GPUs); drop it here")
-            G = nn.SyncBatchNorm.convert_sync_batchnorm(G)
-        # Plain modules hold the state and serve eval and the G step's pass through D; the DDP
-        # wrappers (the same modules when alone) average gradients across ranks in backward.
-        self.G, self.D = G.to(device), D.to(device)
-        self.G_step, self.D_step = (self.G, self.D) if not world.distributed else (
-            DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
-            for m in (self.G, self.D))
-        betas = (train_config.beta1, train_config.beta2)
-        # fused: one kernel per optimiser instead of ~10 per parameter tensor (Adam was 28% of a CPU step).
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_config.lr, betas=betas, fused=True)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.lr, betas=betas, fused=True)
-        self._sums = torch.zeros(4, device=device)  # d_loss, g_loss, D(x), D(G(z)) summed since last read
-        self._count = 0
-
-    def step(self, real: torch.Tensor) -> None:
-        """One D step on (real, G(z)) then one G step on the same G(z). real: (N, C, H, W) in [-1, 1]."""
-        n = real.shape[0]
-        z = torch.randn(n, self.latent_dim, device=self.device)  # (N, latent_dim)
-        fake = self.G_step(z)  # (N, C, H, W)
-
-        # One D pass over real and fake together: one larger GEMM per layer instead of two.
-        real_logits, fake_logits = self.D_step(torch.cat([real, fake.detach()])).split(n)  # (N,), (N,)
-        d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        self.opt_D.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_D.step()
-
-        # Non-saturating G loss: maximise log D(G(z)) through the updated D. D's own weight
-        # gradients are not needed here, so autograd skips them (about 8% of the step's FLOPs); the
-        # plain D (not its DDP wrapper) is used because no gradient of D is averaged in this step.
-        self.D.requires_grad_(False)
-        g_logits = self.D(fake)
-        g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
-        self.opt_G.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.D.requires_grad_(True)
-        self.opt_G.step()
-
-        with torch.no_grad():
-            self._sums += torch.stack([d_loss, g_loss, torch.sigmoid(real_logits).mean(),
-                                       torch.sigmoid(fake_logits).mean()])
-        self._count += 1
-
-    def read_stats(self) -> dict[str, float]:
-        """Means since the last read (over all ranks); the only host sync in the loop."""
-        d_loss, g_loss, d_real, d_fake = self.world.mean_(self._sums / max(self._count, 1)).tolist()
-        self._sums.zero_()
-        self._count = 0
-        return {"d_loss": d_loss, "g_loss": g_loss, "D(x)": d_real, "D(G(z))": d_fake}
-
-    @torch.no_grad()
-    def images(self, z: torch.Tensor) -> np.ndarray:
-        """G's eval-mode images for z (N, latent_dim): float32 numpy (N, C, H, W)."""
-        self.G.eval()
-        try:
-            return self.G(z).float().cpu().numpy()
-        finally:
-            self.G.train()
-
-    def state(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(),
-                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
-
-    def load_state(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -174,75 +85,6 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["cpu"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT/SIGTERM into a flag read between steps, so a checkpoint is never half a step.
-
-    Yields a function returning the signal number received, or None. A second Ctrl-C while the first
-    is being handled falls through to Python's default (KeyboardInterrupt).
-    """
-    received: list[int] = []
-
-    def handler(signum, frame):
-        if received and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        received.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-class RunFiles:
-    """The run directory: config.json, metrics.jsonl, samples/, checkpoints/."""
-
-    def __init__(self, root: Path, writes: bool = True):
-        self.root, self.writes = root, writes  # writes: False on ranks other than 0
-        self.metrics = root / "metrics.jsonl"
-        self.samples = root / "samples"
-        self.checkpoints = root / "checkpoints"
-
-    def write_config(self, record: dict) -> None:
-        if not self.writes:
-            return
-        with atomic_write(self.root / "config.json") as f:
-            f.write(json.dumps(record, indent=2).encode())
-
-    def trim_metrics(self, step: int) -> None:
-        """On resume, drop rows logged after the checkpoint (and any half-written last line)."""
-        if not self.writes or not self.metrics.exists():
-            return
-        kept = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("step", math.inf) <= step:
-                kept.append(line + "\n")
-        with atomic_write(self.metrics) as f:
-            f.write("".join(kept).encode())
-
-    def append_metrics(self, row: dict) -> None:
-        if not self.writes:
-            return
-        with open(self.metrics, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-    def save_grid(self, step: int, images: np.ndarray) -> None:
-        """images: float (N, C, H, W) in [-1, 1] -> samples/step_NNNNNNN.png, 2x upscaled."""
-        if self.writes:
-            save_png(grid(to_uint8(images), scale=2), self.samples / f"step_{step:07d}.png")
-
-    def save_checkpoint(self, state: dict, *names: str) -> None:
-        if self.writes:
-            for name in names:
-                save_checkpoint(self.checkpoints / name, state)
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData, run_dir: Path,
@@ -264,20 +106,21 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData,
 def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData, files: RunFiles,
            resume_state: dict | None, progress: bool | None, world: World, device: torch.device) -> Path:
     count, batch_size = len(data.images), train_config.batch_size
-    steps_per_epoch = count // (batch_size * world.size)  # every rank takes its own batch of each step
-    if steps_per_epoch == 0:
+    batches_per_epoch = count // (batch_size * world.size)  # every rank takes its own batch each time
+    if batches_per_epoch == 0:
         raise UserError(f"--batch-size {batch_size} x {world.size} processes is larger than the data set "
                         f"({count} images)")
-    last_step = total_steps(train_config, steps_per_epoch)
+    last_step = total_steps(train_config, max(batches_per_epoch // train_config.d_steps, 1))
 
     torch.manual_seed(train_config.seed)  # the same initial weights on every rank
     trainer = GANTrainer(model_config, train_config, device, world)
     if world.rank:
         torch.manual_seed(rank_seed(train_config.seed, world.rank))
-    position = Position()
+    position, best_fid = Position(), math.inf
     if resume_state is not None:
         trainer.load_state(resume_state)
         position = _resume_position(resume_state, train_config, world)
+        best_fid = resume_state.get("best_fid", math.inf)
         files.trim_metrics(position.step)
     if position.step >= last_step:
         raise UserError(f"this run already has {position.step} steps; pass a larger --steps to train on")
@@ -285,32 +128,29 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                         "package_version": __version__, "torch_version": torch.__version__,
                         "device": str(device), "world_size": world.size,
                         "data": {"source": data.source, "images": count, "image_shape": list(data.image_shape)},
-                        "steps_per_epoch": steps_per_epoch, "total_steps": last_step})
+                        "batches_per_epoch": batches_per_epoch, "total_steps": last_step})
 
-    images = torch.from_numpy(data.images).to(device)  # uint8 (N, C, H, W), resident on the device
-    fixed_z = torch.randn(GRID_SIZE, model_config.latent_dim,
-                          generator=torch.Generator().manual_seed(train_config.seed)).to(device)
+    batches = DeviceBatches(data, model_config.num_classes > 0, train_config, world, device, position)
+    fixed_z, fixed_labels = _fixed_latents(GRID_SIZE, model_config, train_config.seed, device)
+    scorer = QualityScorer.for_run(model_config, train_config, device)
 
     def checkpoint(*names: str) -> None:
         rng = world.gather(rng_state())  # a collective: every rank calls checkpoint() at the same step
         files.save_checkpoint({"model_config": model_config.to_dict(), "train_config": train_config.to_dict(),
                                **trainer.state(), "step": position.step, "epoch": position.epoch,
-                               "batch_in_epoch": position.batch_in_epoch, "rng": rng}, *names)
+                               "batch_in_epoch": position.batch_in_epoch, "rng": rng, "best_fid": best_fid},
+                              *names)
 
     last = files.checkpoints / "last.pt"
-    bar = _Progress(progress if world.is_main else False, position.step, last_step)
+    mode = "quiet" if not world.is_main else {None: "bar" if sys.stderr.isatty() else "lines",
+                                                True: "bar", False: "lines"}[progress]
+    bar = _Progress(mode, position.step, last_step)
     start, start_step = time.perf_counter(), position.step
     interval_start, interval_step = start, position.step
-    order = epoch_order(train_config.seed, position.epoch, count, device)
     with stop_on_signals() as received:
         while position.step < last_step:
-            begin = (position.batch_in_epoch * world.size + world.rank) * batch_size
-            trainer.step(images[order[begin : begin + batch_size]].float().div_(127.5).sub_(1.0))  # -> [-1, 1]
+            trainer.step([batches.next() for _ in range(train_config.d_steps)], position.step)
             position.step += 1
-            position.batch_in_epoch += 1
-            if position.batch_in_epoch == steps_per_epoch:
-                position.epoch, position.batch_in_epoch = position.epoch + 1, 0
-                order = epoch_order(train_config.seed, position.epoch, count, device)
 
             step, done = position.step, position.step == last_step
             log_point = step % train_config.log_every == 0 or done
@@ -319,17 +159,25 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                 stats = trainer.read_stats()
                 rate = (step - interval_step) / max(now - interval_start, 1e-9)
                 interval_start, interval_step = now, step
-                if not all(math.isfinite(v) for v in stats.values()):
+                if not (all(math.isfinite(v) for v in stats.values()) and trainer.weights_finite()):
                     bar.close()
                     raise TrainingStopped(
-                        f"training diverged at step {step} ({_format_stats(stats)}); the last good "
-                        f"checkpoint is {last if last.exists() else 'none (no checkpoint was written yet)'}",
+                        f"training diverged at step {step} (NaN/Inf in a loss or weight: {_format_stats(stats)}); "
+                        f"the last good checkpoint is {last if last.exists() else 'none (none written yet)'}",
                         EXIT_DIVERGED)
                 files.append_metrics({"step": step, "epoch": position.epoch, **stats,
                                       "steps_per_s": rate, "wall_time": now - start})
                 bar.show(step, stats, rate)
+            if scorer is not None and (step % train_config.eval_every == 0 or done):
+                scores = scorer.score(trainer)
+                files.append_metrics({"step": step, "epoch": position.epoch, **scores["row"]})
+                bar.note(step, scores["summary"], scores["warnings"])
+                if scores["row"]["fid"] < best_fid:
+                    best_fid = scores["row"]["fid"]
+                    checkpoint("best.pt")
             if step % train_config.sample_every == 0 or done:
-                files.save_grid(step, trainer.images(fixed_z))
+                files.save_grid(step, trainer.images(fixed_z, fixed_labels))
+                files.save_curves()
             if step % train_config.ckpt_every == 0:
                 checkpoint(f"step_{step:07d}.pt", "last.pt")
             # Alone, a signal is honoured after the step it arrived in; under torchrun the ranks
@@ -345,11 +193,81 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
         if last_step % train_config.ckpt_every:  # otherwise the loop's last iteration wrote it
             checkpoint("last.pt")
     bar.close()
+    files.save_report()
     elapsed = time.perf_counter() - start
     if world.is_main:
         print(f"trained {last_step - start_step} steps in {elapsed:.1f} s "
               f"({(last_step - start_step) / max(elapsed, 1e-9):.1f} steps/s)", file=sys.stderr)
     return last
+
+
+class DeviceBatches:
+    """The data set resident on the device as uint8, and this rank's walk through each epoch's order.
+
+    Batch b of an epoch on rank r is positions [(b * world + r) * B, ... + B) of the permutation drawn
+    from (seed, epoch); ``position`` (shared with the loop and the checkpoint) records where it is.
+    """
+
+    def __init__(self, data: ImageData, with_labels: bool, train_config: TrainConfig, world: World,
+                 device: torch.device, position: Position):
+        if with_labels and data.labels is None:
+            raise UserError(f"{data.source}: conditional training (--cond) needs labels, and this data has none")
+        self.images = torch.from_numpy(data.images).to(device)  # uint8 (N, C, H, W)
+        self.labels = torch.from_numpy(data.labels).to(device) if with_labels else None  # int64 (N,)
+        self.seed, self.world, self.device, self.position = train_config.seed, world, device, position
+        self.batch_size = train_config.batch_size
+        self.per_epoch = len(data.images) // (self.batch_size * world.size)
+        self.order = epoch_order(self.seed, position.epoch, len(data.images), device)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(real (B, C, H, W) float in [-1, 1], labels (B,) or None), advancing the position."""
+        begin = (self.position.batch_in_epoch * self.world.size + self.world.rank) * self.batch_size
+        index = self.order[begin : begin + self.batch_size]
+        self.position.batch_in_epoch += 1
+        if self.position.batch_in_epoch == self.per_epoch:
+            self.position.epoch, self.position.batch_in_epoch = self.position.epoch + 1, 0
+            self.order = epoch_order(self.seed, self.position.epoch, len(self.images), self.device)
+        real = self.images[index].float().div_(127.5).sub_(1.0)
+        return real, None if self.labels is None else self.labels[index]
+
+
+def _fixed_latents(n: int, model_config: ModelConfig, seed: int, device: torch.device):
+    """One z (and label cycle 0, 1, ..., classes - 1, 0, ...) per picture, fixed for the whole run."""
+    z = torch.randn(n, model_config.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    labels = torch.arange(n, device=device) % model_config.num_classes if model_config.num_classes else None
+    return z, labels
+
+
+class QualityScorer:
+    """Scores the EMA G with the MNIST classifier metric every --eval-every steps (MNIST-shaped data)."""
+
+    def __init__(self, evaluator, z: torch.Tensor, labels: torch.Tensor | None):
+        self.evaluator, self.z, self.labels = evaluator, z, labels
+
+    @classmethod
+    def for_run(cls, model_config: ModelConfig, train_config: TrainConfig, device: torch.device):
+        if not train_config.eval_every:
+            return None
+        if model_config.image_shape != (1, 28, 28):
+            print(f"note: no in-training quality score for {model_config.image_shape} images (the metric's "
+                  "classifier reads 28x28 grey digits)", file=sys.stderr)
+            return None
+        from onnxgan.quality import Evaluator
+
+        z, labels = _fixed_latents(train_config.eval_samples, model_config, train_config.seed + 1, device)
+        return cls(Evaluator.for_mnist(), z, labels)
+
+    def score(self, trainer: GANTrainer) -> dict:
+        from onnxgan.images import to_uint8
+        from onnxgan.quality import mode_collapse_warnings
+
+        pixels = to_uint8(trainer.images(self.z, self.labels))  # uint8 (N, 28, 28)
+        requested = None if self.labels is None else self.labels.cpu().numpy()
+        result = self.evaluator.evaluate(pixels, requested_labels=requested)
+        row = {key: result[key] for key in ("fid", "kid", "precision", "recall", "rarest_class_share", "class_kl",
+                                            "conditional_accuracy") if result.get(key) is not None}
+        summary = f"fid={row['fid']:.2f} recall={row['recall']:.2f}"
+        return {"row": row, "summary": summary, "warnings": mode_collapse_warnings(result)}
 
 
 def _resume_position(state: dict, train_config: TrainConfig, world: World) -> Position:
@@ -372,24 +290,33 @@ def _format_stats(stats: dict[str, float]) -> str:
 
 
 class _Progress:
-    """A tqdm bar on a terminal; plain log lines elsewhere (CI logs, pipes)."""
+    """A tqdm bar on a terminal, plain log lines elsewhere (CI logs, pipes), nothing on ranks > 0."""
 
-    def __init__(self, enabled: bool | None, step: int, last_step: int):
+    def __init__(self, mode: str, step: int, last_step: int):
         from tqdm import tqdm
 
-        self.last_step = last_step
-        self.interactive = sys.stderr.isatty() if enabled is None else enabled
+        self.mode, self.last_step, self.postfix = mode, last_step, ""
         self.bar = tqdm(total=last_step, initial=step, unit="step", dynamic_ncols=True,
-                        disable=not self.interactive, file=sys.stderr)
+                        disable=mode != "bar", file=sys.stderr)
 
     def show(self, step: int, stats: dict[str, float], rate: float) -> None:
-        if self.interactive:
+        if self.mode == "bar":
             self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"d_loss={stats['d_loss']:.3f} g_loss={stats['g_loss']:.3f}")
-        else:
+            self.bar.set_postfix_str(f"d_loss={stats['d_loss']:.3f} g_loss={stats['g_loss']:.3f} {self.postfix}")
+        elif self.mode == "lines":
             eta = (self.last_step - step) / max(rate, 1e-9)
             print(f"step {step}/{self.last_step} {_format_stats(stats)} {rate:.1f} steps/s eta {eta:.0f} s",
                   file=sys.stderr)
+
+    def note(self, step: int, summary: str, warnings: list[str]) -> None:
+        """An evaluation: its summary joins the bar (or a line); warnings are always printed."""
+        self.postfix = summary
+        if self.mode == "quiet":
+            return
+        lines = ([f"step {step}: {summary}"] if self.mode == "lines" else []) + [f"warning: step {step}: {w}"
+                                                                              for w in warnings]
+        for line in lines:
+            self.bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
         self.bar.close()

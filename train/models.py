@@ -3,6 +3,12 @@
 ``mlp`` (seed 000): G latent-256-512-1024-784, LeakyReLU(0.2), tanh; D 784-1024-512-256-1,
 LeakyReLU(0.2), dropout 0.3, returning logits. ``mlp-bn`` (seed 004): the same G with BatchNorm after
 each hidden Linear (momentum 0.2, i.e. Keras' 0.8; eps left at its default), D 784-784-392-1.
+``dcgan`` (seeds 002/003): G Linear -> 128 x H/4 x W/4 -> 64 x H/2 x W/2 -> C x H x W with transposed
+convolutions, BatchNorm + ReLU, tanh; D two 5x5 stride-2 convolutions (64, 128), LeakyReLU(0.2),
+dropout 0.3, a linear logit.
+
+Conditional variants (``num_classes > 0``): G joins a label embedding to z; D is a projection
+discriminator (logit = head(h) + <embed(label), h>, Miyato & Koyama 2018).
 """
 from __future__ import annotations
 
@@ -10,28 +16,6 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-
-
-class MLPGenerator(nn.Module):
-    """z (N, latent_dim) -> image (N, C, H, W) in [-1, 1]."""
-
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.image_shape = config.image_shape
-        batch_norm = config.name == "mlp-bn"
-        layers: list[nn.Module] = []
-        width_in = config.latent_dim
-        for width in config.g_hidden:
-            layers.append(nn.Linear(width_in, width))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(width, momentum=config.bn_momentum))
-            layers.append(nn.LeakyReLU(config.leaky_slope))
-            width_in = width
-        layers += [nn.Linear(width_in, config.image_size), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
 
 
 class Dropout(nn.Module):
@@ -46,12 +30,68 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        keep = torch.rand_like(x) >= self.p  # (N, width) bool
+        keep = torch.rand_like(x) >= self.p  # same shape as x, bool
         return x * keep / (1.0 - self.p)
 
 
+class LatentInput(nn.Module):
+    """z (N, latent_dim) [+ labels (N,)] -> (N, latent_dim [+ label_dim]): G's input layer."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(config.num_classes, config.label_dim) if config.num_classes else None
+        self.width = config.latent_dim + (config.label_dim if config.num_classes else 0)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.embed is None:
+            return z
+        return torch.cat([z, self.embed(labels)], dim=1)
+
+
+class ProjectionHead(nn.Module):
+    """D's features h (N, F) [+ labels (N,)] -> logits (N,)."""
+
+    def __init__(self, config: ModelConfig, features: int):
+        super().__init__()
+        self.linear = nn.Linear(features, 1)
+        self.embed = nn.Embedding(config.num_classes, features) if config.num_classes else None
+        if self.embed is not None:
+            # Embedding's N(0, 1) init makes <embed, h> over thousands of features swamp the logit at
+            # the start (g_loss ~15 for dcgan); Xavier keeps it on the head's scale (as Miyato & Koyama).
+            nn.init.xavier_uniform_(self.embed.weight)
+
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        logits = self.linear(h).squeeze(1)  # (N,)
+        if self.embed is not None:
+            logits = logits + (self.embed(labels) * h).sum(dim=1)
+        return logits
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) [, labels (N,)] -> image (N, C, H, W) in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.image_shape = config.image_shape
+        self.input = LatentInput(config)
+        batch_norm = config.name == "mlp-bn"
+        layers: list[nn.Module] = []
+        width_in = self.input.width
+        for width in config.g_hidden:
+            layers.append(nn.Linear(width_in, width))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width, momentum=config.bn_momentum))
+            layers.append(nn.LeakyReLU(config.leaky_slope))
+            width_in = width
+        layers += [nn.Linear(width_in, config.image_size), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.input(z, labels)).view(-1, *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
+
+
 class MLPDiscriminator(nn.Module):
-    """image (N, C, H, W) in [-1, 1] -> logit (N,); sigmoid(logit) is D's belief that it is real."""
+    """image (N, C, H, W) in [-1, 1] [, labels (N,)] -> logit (N,); sigmoid(logit) = P(real)."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -62,13 +102,58 @@ class MLPDiscriminator(nn.Module):
             if config.d_dropout > 0:
                 layers.append(Dropout(config.d_dropout))
             width_in = width
-        layers.append(nn.Linear(width_in, 1))
-        self.net = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers)
+        self.head = ProjectionHead(config, width_in)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images).squeeze(1)  # (N, 1) -> (N,)
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(images), labels)
+
+
+class ConvGenerator(nn.Module):
+    """DCGAN G: z [, labels] -> Linear -> (c0, H/4, W/4) -> (c1, H/2, W/2) -> (C, H, W) in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels, height, width = config.image_shape
+        wide, narrow = config.g_hidden
+        self.start_shape = (wide, height // 4, width // 4)
+        self.input = LatentInput(config)
+        self.project = nn.Sequential(
+            nn.Linear(self.input.width, wide * (height // 4) * (width // 4), bias=False),
+            nn.BatchNorm1d(wide * (height // 4) * (width // 4), momentum=config.bn_momentum), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False),  # x2 in each side
+            nn.BatchNorm2d(narrow, momentum=config.bn_momentum), nn.ReLU(),
+            nn.ConvTranspose2d(narrow, channels, 4, stride=2, padding=1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.project(self.input(z, labels)).view(-1, *self.start_shape)  # (N, c0, H/4, W/4)
+        return self.net(h)  # (N, C, H, W)
+
+
+class ConvDiscriminator(nn.Module):
+    """DCGAN D: (N, C, H, W) [, labels] -> 5x5/2 convs 64 -> 128, LeakyReLU, dropout -> logit (N,)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels, height, width = config.image_shape
+        layers: list[nn.Module] = []
+        width_in, side_h, side_w = channels, height, width
+        for width_out in config.d_hidden:
+            layers += [nn.Conv2d(width_in, width_out, 5, stride=2, padding=2), nn.LeakyReLU(config.leaky_slope)]
+            if config.d_dropout > 0:
+                layers.append(Dropout(config.d_dropout))
+            width_in, side_h, side_w = width_out, (side_h + 1) // 2, (side_w + 1) // 2  # ceil(side / 2)
+        layers.append(nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        self.head = ProjectionHead(config, width_in * side_h * side_w)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(images), labels)
 
 
 def build_models(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """(G, D) for a resolved, validated config, freshly initialised from torch's current RNG."""
+    if config.name == "dcgan":
+        return ConvGenerator(config), ConvDiscriminator(config)
     return MLPGenerator(config), MLPDiscriminator(config)
