@@ -10,7 +10,9 @@ For batch 1, 16, 256, 4096 and threads 1 and 2, four runners compute the same im
 Rounds are interleaved across runners, with an idle gap before each (so no runner's spinning threads
 steal the cores from the next); a cell is the best and the median over rounds of one round's mean time
 per call. "x ort" is the runner's median over the better onnxruntime median of the same batch and
-threads (below 1: faster). GFLOP/s counts 2 * 1,468,416 FLOPs per sample; "% peak" is of the FMA peak
+threads (below 1: faster). With one thread all the work runs on the calling thread, so "cpu us" (its
+best CPU time per call) and "x ort cpu" show the cost of a call without the time that other tenants
+of a shared machine took the core. GFLOP/s counts 2 * 1,468,416 FLOPs per sample; "% peak" is of the FMA peak
 that cpp/tests/fma_peak.cpp measures for the kernel's instruction set and thread count (built with
 cpp/, found with --probe); "% sgemm" is of numpy's sgemm (OpenBLAS) on the same four layer shapes at
 the same batch and thread count, measured in a subprocess (OPENBLAS_NUM_THREADS).
@@ -94,8 +96,9 @@ def sgemm_gflops(batch: int, threads: int, rounds: int) -> float:
     return FLOPS_PER_SAMPLE * batch / seconds / 1e9
 
 
-def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> dict[str, list[float]]:
-    """Seconds per call of each runner, one entry per round, rounds interleaved across runners."""
+def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and calling-thread CPU seconds per call of each runner, one entry per round, rounds
+    interleaved across runners."""
     calls = {}
     for name, run in runners.items():  # warm up, and size a round to about ROUND_SECONDS
         run(z)
@@ -103,16 +106,18 @@ def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> dict[str,
         run(z)
         calls[name] = max(1, int(ROUND_SECONDS / max(time.perf_counter() - start, 1e-6)))
     times: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
     for round_index in range(rounds):
         names = list(runners)
         names = names[round_index % len(names):] + names[:round_index % len(names)]  # rotate who goes first
         for name in names:
             time.sleep(IDLE_GAP)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             for _ in range(calls[name]):
                 runners[name](z)
             times[name].append((time.perf_counter() - start) / calls[name])
-    return times
+            cpu[name].append((time.thread_time() - start_cpu) / calls[name])
+    return times, cpu
 
 
 def main() -> None:
@@ -130,7 +135,7 @@ def main() -> None:
     print(f"native kernel: {kernel}; FMA peak GFLOP/s (1, 2 threads): {peak or 'not measured (no --probe)'}; "
           f"onnxruntime {ort.__version__}; {args.rounds} rounds")
     header = (f"{'batch':>5} {'thr':>3} {'runner':<12} {'best us':>10} {'median us':>10} {'samples/s':>10} "
-              f"{'GFLOP/s':>8} {'% peak':>7} {'% sgemm':>8} {'x ort':>6}")
+              f"{'GFLOP/s':>8} {'% peak':>7} {'% sgemm':>8} {'x ort':>6} {'cpu us':>9} {'x ort cpu':>9}")
     print(header)
     for threads in [int(t) for t in args.threads.split(",")]:
         runners = {"native": _native.Model.from_bytes(data, threads=threads).generate,
@@ -143,17 +148,21 @@ def main() -> None:
                 error = float(np.abs(runners[name](z) - reference).max())
                 assert error <= (1e-4 if name == "native" else 2e-3), f"{name} batch {batch}: max error {error:.2g}"
             rounds = max(3, args.rounds // 3) if batch >= 4096 else args.rounds
-            times = measure(runners, z, rounds)
+            times, cpu = measure(runners, z, rounds)
             medians = {name: statistics.median(t) for name, t in times.items()}
             ort_best = min(medians["ort-spin"], medians["ort-nospin"])
+            ort_cpu = min(min(cpu["ort-spin"]), min(cpu["ort-nospin"]))
             sgemm = sgemm_gflops(batch, threads, rounds)
             isa_peak = peak.get(kernel, [None] * threads)[threads - 1] if kernel != "portable" else None
             for name, t in times.items():
                 gflops = FLOPS_PER_SAMPLE * batch / min(t) / 1e9
                 peak_text = f"{100 * gflops / isa_peak:6.0f}%" if isa_peak and name.startswith("native") else ""
+                # One thread: all the work is on the calling thread, so its CPU time is the cost of a call
+                # without the time other tenants of the machine took the core.
+                cpu_text = f"{min(cpu[name]) * 1e6:9.1f} {min(cpu[name]) / ort_cpu:9.2f}" if threads == 1 else ""
                 print(f"{batch:5d} {threads:3d} {name:<12} {min(t) * 1e6:10.1f} {medians[name] * 1e6:10.1f} "
                       f"{batch / min(t):10.0f} {gflops:8.1f} {peak_text:>7} {100 * gflops / sgemm:7.0f}% "
-                      f"{medians[name] / ort_best:6.2f}")
+                      f"{medians[name] / ort_best:6.2f} {cpu_text}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ class Network {
 
  private:
   static constexpr int64_t kColumnSplitBelow = 32;
-  static constexpr int64_t kChunkRows = 48;  // 4 AVX-512 or 8 AVX2 tiles; (48, 1024) floats = 192 KB
+  static constexpr int64_t kMaxChunkRows = 96;  // 8 AVX-512 or 16 AVX2 tiles; (96, 1024) floats = 384 KB
 
   int64_t input_width() const { return layers_.front().in; }
   const float *input_rows(int64_t row0, int64_t rows, const float *z, const int64_t *labels, float *scratch) const;
