@@ -22,7 +22,14 @@ from onnxgan.train.checkpoint import load_checkpoint, save_checkpoint
 from onnxgan.train.config import MODEL_NAMES, ModelConfig
 from onnxgan.train.models import build_models
 
-CONTRACT_OPS = {"Gemm", "LeakyRelu", "Relu", "Tanh", "Sigmoid", "Reshape", "Constant"}
+# The ops each model's graph may hold (docs/onnx-contract.md): no BatchNormalization, no Dropout.
+# Conditional models add Gather + Concat, --fp16 adds Cast. A new model must add its line here.
+MODEL_OPS = {
+    "mlp": {"Gemm", "LeakyRelu", "Tanh", "Reshape", "Constant"},
+    "mlp-bn": {"Gemm", "LeakyRelu", "Tanh", "Reshape", "Constant"},
+    "dcgan": {"Gemm", "Relu", "Reshape", "Constant", "ConvTranspose", "Tanh"},
+}
+CLASSES = {"num_classes": 3, "class_names": ("zero", "one", "two")}
 
 
 def torch_generator(checkpoint, weights: str = "G") -> torch.nn.Module:
@@ -33,10 +40,12 @@ def torch_generator(checkpoint, weights: str = "G") -> torch.nn.Module:
     return G.eval()
 
 
+@pytest.mark.parametrize("conditional", [False, True], ids=["", "conditional"])
 @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_onnxruntime_matches_torch_for_every_model(tmp_path, name, fp16):
-    checkpoint = write_checkpoint(tmp_path / "c.pt", tiny_config(name), seed=1)
+def test_onnxruntime_matches_torch_for_every_model(tmp_path, name, fp16, conditional):
+    config = tiny_config(name, **(CLASSES if conditional else {}))
+    checkpoint = write_checkpoint(tmp_path / "c.pt", config, seed=1)
     exported = export_checkpoint(checkpoint, fp16=fp16)
     tolerance = TOLERANCE["float16" if fp16 else "float32"]
     assert exported.max_error <= tolerance
@@ -44,35 +53,41 @@ def test_onnxruntime_matches_torch_for_every_model(tmp_path, name, fp16):
     sampler = Sampler(exported.data, backend="onnxruntime", device="cpu")
     for n in (1, 7, 64):  # the batch axis is dynamic; odd sizes included
         z = latent(n, 8, 100 + n)
+        labels = np.arange(n, dtype=np.int64) % 3 if conditional else None
         with torch.no_grad():
-            expected = G(torch.from_numpy(z)).numpy()
-        error = float(np.abs(sampler.generate(z) - expected).max())
-        assert error <= tolerance, f"{name} fp16={fp16} batch {n}: max abs error {error:.3g}"
+            expected = G(*[torch.from_numpy(x) for x in (z, labels) if x is not None]).numpy()
+        error = float(np.abs(sampler.generate(z, labels) - expected).max())
+        assert error <= tolerance, f"{name} fp16={fp16} conditional={conditional} batch {n}: max abs error {error:.3g}"
 
 
+@pytest.mark.parametrize("conditional", [False, True], ids=["", "conditional"])
 @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_graph_has_only_the_contract_ops_and_io(tmp_path, name, fp16):
-    exported = export_checkpoint(write_checkpoint(tmp_path / "c.pt", tiny_config(name)), fp16=fp16)
+def test_graph_has_only_the_contract_ops_and_io(tmp_path, name, fp16, conditional):
+    config = tiny_config(name, **(CLASSES if conditional else {}))
+    exported = export_checkpoint(write_checkpoint(tmp_path / "c.pt", config), fp16=fp16)
     model = onnx.load_from_string(exported.data)
     assert model.ir_version == 8
     assert [(o.domain, o.version) for o in model.opset_import] == [("", 17)]
     ops = [node.op_type for node in model.graph.node]
-    assert set(ops) <= CONTRACT_OPS | ({"Cast"} if fp16 else set()), ops
-    assert ops.count("Gemm") == 3  # 2 hidden layers + output; BatchNorm folded away
+    allowed = MODEL_OPS[name] | ({"Gather", "Concat"} if conditional else set()) | ({"Cast"} if fp16 else set())
+    assert set(ops) <= allowed, ops
     for node in model.graph.node:
         if node.op_type == "Gemm":
             attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             assert attributes.get("transB") == 1 and attributes.get("alpha", 1.0) == attributes.get("beta", 1.0) == 1.0
-    weights = {t.data_type for t in model.graph.initializer if len(t.dims) == 2}
+    weights = {t.data_type for t in model.graph.initializer}
     assert weights == {onnx.TensorProto.FLOAT16 if fp16 else onnx.TensorProto.FLOAT}
 
     def io(values):
         return [(v.name, v.type.tensor_type.elem_type, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
                 for v in values]
 
-    assert io(model.graph.input) == [("z", onnx.TensorProto.FLOAT, ["N", 8])]
+    label = [("label", onnx.TensorProto.INT64, ["N"])] if conditional else []
+    assert io(model.graph.input) == [("z", onnx.TensorProto.FLOAT, ["N", 8]), *label]
     assert io(model.graph.output) == [("image", onnx.TensorProto.FLOAT, ["N", 1, 8, 8])]
+    if conditional:
+        assert Sampler(exported.data).info()["class_names"] == ["zero", "one", "two"]
 
 
 def test_metadata_round_trips(tmp_path):
@@ -88,11 +103,13 @@ def test_metadata_round_trips(tmp_path):
     assert Sampler(exported.data).model_info == exported.info
 
 
-def test_folding_batchnorm_keeps_the_function_and_drops_the_layers(tmp_path):
-    G = torch_generator(write_checkpoint(tmp_path / "c.pt", tiny_config("mlp-bn"), seed=2))
+@pytest.mark.parametrize("name", ["mlp-bn", "dcgan"])
+def test_folding_batchnorm_keeps_the_function_and_drops_the_layers(tmp_path, name):
+    G = torch_generator(write_checkpoint(tmp_path / "c.pt", tiny_config(name), seed=2))
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.Dropout)
     folded = fold_batchnorm(G)
-    assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.Dropout)) for m in folded.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules())  # the original is untouched
+    assert not any(isinstance(m, norms) for m in folded.modules())
+    assert any(isinstance(m, norms) for m in G.modules())  # the original is untouched
     z = torch.from_numpy(latent(32, 8, 0))
     with torch.no_grad():
         torch.testing.assert_close(folded(z), G(z), rtol=0, atol=1e-6)
