@@ -52,6 +52,10 @@ struct Kernel {
   const char *name;
   GemmFn gemm;  // any rows
   GemmFn gemv;  // rows == 1 only: a matrix-vector product with more independent FMA chains
+  // Rows that a thread takes through all layers at once for big batches: more rows read the weights
+  // fewer times, but (rows, 1024) activations x 2 must stay in L2 (1 MB on AVX-512 parts, 512 KB on
+  // many AVX2 ones).
+  int64_t chunk_rows;
 };
 
 const Kernel &portable_kernel();

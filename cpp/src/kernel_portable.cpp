@@ -51,7 +51,7 @@ float activate_reference(float x, Activation activation, float alpha) {
 }
 
 const Kernel &portable_kernel() {
-  static const Kernel kernel{ONNXGAN_KERNEL_PORTABLE, "portable", gemm_any, gemm_any};
+  static const Kernel kernel{ONNXGAN_KERNEL_PORTABLE, "portable", gemm_any, gemm_any, 48};
   return kernel;
 }
 

@@ -14,7 +14,7 @@ Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
     layer.weight = {};  // packed now: keep only the shapes
     layer.bias = {};
   }
-  const int64_t rows = std::max(kMaxChunkRows, kColumnSplitBelow);
+  const int64_t rows = std::max(kernel_.chunk_rows, kColumnSplitBelow);
   scratch_.assign(size_t(threads), std::vector<float>(size_t(rows * (input_width() + 2 * max_width_))));
 }
 
@@ -56,14 +56,14 @@ void Network::by_columns(int64_t n, const float *z, const int64_t *labels, float
 }
 
 void Network::by_rows(int64_t n, const float *z, const int64_t *labels, float *out) {
-  // As few chunks as fit kMaxChunkRows (each chunk streams all the weights once), a multiple of the
+  // As few chunks as fit kernel_.chunk_rows (each chunk streams all the weights once), a multiple of the
   // thread count (for balance), of equal size.
   const int64_t threads = pool_.size(), per_thread = (n + threads - 1) / threads;
-  const int64_t chunks_per_thread = (per_thread + kMaxChunkRows - 1) / kMaxChunkRows;
+  const int64_t chunks_per_thread = (per_thread + kernel_.chunk_rows - 1) / kernel_.chunk_rows;
   const int64_t chunk_rows = (per_thread + chunks_per_thread - 1) / chunks_per_thread;
   auto job = [&](int64_t chunk, int participant) {
     float *input = scratch_[size_t(participant)].data();  // (chunk, in) | (chunk, max_width) x 2
-    float *buffers[2] = {input + kMaxChunkRows * input_width(), input + kMaxChunkRows * (input_width() + max_width_)};
+    float *buffers[2] = {input + kernel_.chunk_rows * input_width(), input + kernel_.chunk_rows * (input_width() + max_width_)};
     const int64_t row0 = chunk * chunk_rows, rows = std::min(chunk_rows, n - row0);
     const float *a = input_rows(row0, rows, z, labels, input);
     size_t lda = size_t(input_width());

@@ -1,10 +1,10 @@
 // The forward pass of a validated MLP generator: packed layers, the chosen kernel and a thread pool.
-// How the work is split depends only on the batch size, and every output row is computed by the same
-// instructions whatever thread runs it, so results are identical for any thread count:
+// Every output row is computed by the same instructions whatever thread or chunk it falls to, so
+// results are identical for any thread count. The strategy depends on the batch size n:
 //   n == 1:  each layer's panels (output columns) split across threads, the matrix-vector kernel;
 //   n < 32:  the same with the GEMM kernel (one barrier per layer);
-//   n >= 32: chunks of 24 rows taken by threads in turn through all layers (no barriers; the
-//            activations stay in the thread's L2).
+//   n >= 32: equal chunks of at most kernel.chunk_rows rows taken by threads in turn through all
+//            layers (no barriers; the activations stay in the thread's L2).
 #ifndef ONNXGAN_NETWORK_H
 #define ONNXGAN_NETWORK_H
 
@@ -30,7 +30,6 @@ class Network {
 
  private:
   static constexpr int64_t kColumnSplitBelow = 32;
-  static constexpr int64_t kMaxChunkRows = 96;  // 8 AVX-512 or 16 AVX2 tiles; (96, 1024) floats = 384 KB
 
   int64_t input_width() const { return layers_.front().in; }
   const float *input_rows(int64_t row0, int64_t rows, const float *z, const int64_t *labels, float *scratch) const;
