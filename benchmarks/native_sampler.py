@@ -2,7 +2,7 @@
 
 For batch 1, 16, 256, 4096 and threads 1 and 2, four runners compute the same images from the same z:
 
-  native          onnxgan.runtime._native.Model, fp32 weights, its best kernel (AVX-512 or AVX2)
+  native          onnxgan.runtime._native.Model, fp32 weights, its best kernel (or --kernel)
   native-fp16     the same with precision="float16" (weights stored as fp16, fp32 arithmetic)
   ort-spin        onnxruntime CPU, intra_op_num_threads=threads, spinning on (its default)
   ort-nospin      the same with spinning off
@@ -11,13 +11,14 @@ Rounds are interleaved across runners, with an idle gap before each (so no runne
 steal the cores from the next); a cell is the best and the median over rounds of one round's mean time
 per call. "x ort" is the runner's median over the better onnxruntime median of the same batch and
 threads (below 1: faster). With one thread all the work runs on the calling thread, so "cpu us" (its
-best CPU time per call) and "x ort cpu" show the cost of a call without the time that other tenants
-of a shared machine took the core. GFLOP/s counts 2 * 1,468,416 FLOPs per sample; "% peak" is of the FMA peak
-that cpp/tests/fma_peak.cpp measures for the kernel's instruction set and thread count (built with
-cpp/, found with --probe); "% sgemm" is of numpy's sgemm (OpenBLAS) on the same four layer shapes at
-the same batch and thread count, measured in a subprocess (OPENBLAS_NUM_THREADS).
+best CPU time per call) and "x ort cpu" show the cost of a call without the time that other tenants of
+a shared machine took the core. GFLOP/s counts 2 * 1,468,416 FLOPs per sample. "% peak" is of the FMA
+peak that cpp/tests/fma_peak.cpp measures on one core for the kernel's instruction set, times the
+threads (the probe is built with cpp/; --probe finds it). "% sgemm" is of numpy's sgemm (OpenBLAS) on
+the same four layer shapes at the same batch and thread count, measured in a subprocess
+(OPENBLAS_NUM_THREADS).
 
-    python benchmarks/native_sampler.py [--rounds 15] [--probe build/native/onnxgan_fma_peak] [--model m.onnx]
+    python benchmarks/native_sampler.py [--rounds 15] [--probe build/native/onnxgan_fma_peak] [--kernel avx2]
 """
 from __future__ import annotations
 
@@ -82,11 +83,11 @@ def ort_runner(data: bytes, threads: int, spinning: bool) -> Runner:
     return lambda z: session.run(["image"], {"z": z})[0]
 
 
-def fma_peak(probe: Path | None) -> dict[str, list[float]]:
-    """{"avx2": [GFLOP/s at 1, 2 threads], "avx512": [...]} from the probe, or {} without one."""
+def fma_peak(probe: Path | None) -> dict[str, float]:
+    """One core's FMA peak in GFLOP/s, {"avx2": ..., "avx512": ...}, from the probe; {} without one."""
     if probe is None or not probe.exists():
         return {}
-    return json.loads(subprocess.run([str(probe), "2"], check=True, capture_output=True, text=True).stdout)
+    return json.loads(subprocess.run([str(probe)], check=True, capture_output=True, text=True).stdout)
 
 
 def sgemm_gflops(batch: int, threads: int, rounds: int) -> float:
@@ -128,18 +129,21 @@ def main() -> None:
     parser.add_argument("--probe", type=Path, default=Path("build/native/onnxgan_fma_peak"),
                         help="the FMA peak probe built with cpp/ (cmake -S cpp -B build/native)")
     parser.add_argument("--model", type=Path, help="an MLP generator model.onnx (default: the seed shapes, random)")
+    parser.add_argument("--kernel", default="auto", choices=["auto", "avx512", "avx2", "portable"],
+                        help="the native kernel (auto: the widest this CPU has)")
     args = parser.parse_args()
     data = args.model.read_bytes() if args.model else default_model()
     peak = fma_peak(args.probe)
-    kernel = _native.Model.from_bytes(data, threads=1).kernel
-    print(f"native kernel: {kernel}; FMA peak GFLOP/s (1, 2 threads): {peak or 'not measured (no --probe)'}; "
+    kernel = _native.Model.from_bytes(data, threads=1, kernel=args.kernel).kernel
+    print(f"native kernel: {kernel}; FMA peak GFLOP/s of one core: {peak or 'not measured (no --probe)'}; "
           f"onnxruntime {ort.__version__}; {args.rounds} rounds")
     header = (f"{'batch':>5} {'thr':>3} {'runner':<12} {'best us':>10} {'median us':>10} {'samples/s':>10} "
               f"{'GFLOP/s':>8} {'% peak':>7} {'% sgemm':>8} {'x ort':>6} {'cpu us':>9} {'x ort cpu':>9}")
     print(header)
     for threads in [int(t) for t in args.threads.split(",")]:
-        runners = {"native": _native.Model.from_bytes(data, threads=threads).generate,
-                   "native-fp16": _native.Model.from_bytes(data, threads=threads, precision="float16").generate,
+        native = {"threads": threads, "kernel": kernel}
+        runners = {"native": _native.Model.from_bytes(data, **native).generate,
+                   "native-fp16": _native.Model.from_bytes(data, precision="float16", **native).generate,
                    "ort-spin": ort_runner(data, threads, True), "ort-nospin": ort_runner(data, threads, False)}
         for batch in [int(b) for b in args.batches.split(",")]:
             z = latent(batch, WIDTHS[0], seed=batch)  # (batch, 100)
@@ -153,7 +157,7 @@ def main() -> None:
             ort_best = min(medians["ort-spin"], medians["ort-nospin"])
             ort_cpu = min(min(cpu["ort-spin"]), min(cpu["ort-nospin"]))
             sgemm = sgemm_gflops(batch, threads, rounds)
-            isa_peak = peak.get(kernel, [None] * threads)[threads - 1] if kernel != "portable" else None
+            isa_peak = threads * peak[kernel] if kernel in peak else None
             for name, t in times.items():
                 gflops = FLOPS_PER_SAMPLE * batch / min(t) / 1e9
                 peak_text = f"{100 * gflops / isa_peak:6.0f}%" if isa_peak and name.startswith("native") else ""
