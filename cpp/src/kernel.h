@@ -65,8 +65,5 @@ const Kernel *simd_kernel(onnxgan_kernel id);
 // The kernel for a request (onnxgan_kernel); throws an argument error when it is unavailable.
 const Kernel &select_kernel(int request);
 
-// The epilogue activations of the portable kernel: the reference for the fast ones.
-float activate_reference(float x, Activation activation, float alpha);
-
 }  // namespace onnxgan
 #endif

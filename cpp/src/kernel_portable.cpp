@@ -1,6 +1,5 @@
 // The portable kernel: plain C++ loops that any compiler vectorises a little. It is the fallback on
-// CPUs without AVX2 and the reference the AVX2 kernel is tested against.
-#include <algorithm>
+// CPUs without AVX2 (ARM included) and the reference the SIMD kernels are tested against.
 #include <cmath>
 
 #include "fp16.h"
@@ -8,6 +7,18 @@
 
 namespace onnxgan {
 namespace {
+
+// The epilogue activations, exact to float rounding: the reference for the SIMD kernels' approximations.
+float activate_reference(float x, Activation activation, float alpha) {
+  switch (activation) {
+    case Activation::kRelu: return x > 0.0f ? x : 0.0f;
+    case Activation::kLeakyRelu: return x < 0.0f ? alpha * x : x;
+    case Activation::kTanh: return std::tanh(x);
+    case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-x));
+    case Activation::kNone: break;
+  }
+  return x;
+}
 
 template <bool kHalf>
 float weight_at(const void *weights, size_t index) {
@@ -38,17 +49,6 @@ void gemm(const GemmTask &task) {
 void gemm_any(const GemmTask &task) { task.layer->half ? gemm<true>(task) : gemm<false>(task); }
 
 }  // namespace
-
-float activate_reference(float x, Activation activation, float alpha) {
-  switch (activation) {
-    case Activation::kRelu: return x > 0.0f ? x : 0.0f;
-    case Activation::kLeakyRelu: return x < 0.0f ? alpha * x : x;
-    case Activation::kTanh: return std::tanh(x);
-    case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-x));
-    case Activation::kNone: break;
-  }
-  return x;
-}
 
 const Kernel &portable_kernel() {
   static const Kernel kernel{ONNXGAN_KERNEL_PORTABLE, "portable", gemm_any, gemm_any, 48};
