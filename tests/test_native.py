@@ -5,7 +5,6 @@ random odd shapes; the latent RNG bit for bit; the fp16 weight mode within its s
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import onnx
@@ -90,46 +89,22 @@ def reference_generate(model: onnx.ModelProto, z: np.ndarray) -> np.ndarray:
     return x.reshape(len(z), 1, 1, x.shape[1])
 
 
-class Conditional(torch.nn.Module):
-    """A conditional MLP generator as the contract describes it: concat(z, embedding[label]) -> MLP."""
-
-    def __init__(self, latent_dim=100, classes=10, embed=10, widths=(256, 512), image=(1, 28, 28)):
-        super().__init__()
-        self.image = image
-        self.embedding = torch.nn.Embedding(classes, embed)
-        layers, width_in = [], latent_dim + embed
-        for width in widths:
-            layers += [torch.nn.Linear(width_in, width), torch.nn.LeakyReLU(0.2)]
-            width_in = width
-        self.net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, int(np.prod(image))), torch.nn.Tanh())
-
-    def forward(self, z, label):
-        return self.net(torch.cat([z, self.embedding(label)], 1)).view(-1, *self.image)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """name -> (model.onnx bytes, PyTorch reference G, torch tolerance) for the seed-size MLP models."""
+    """name -> (model.onnx bytes, PyTorch reference G, torch tolerance) for the seed-size MLP models,
+    all written by gan-export's code path (conditional: 10 classes, a label embedding in G)."""
     folder = tmp_path_factory.mktemp("native")
     found = {}
-    for name, fp16 in [("mlp", False), ("mlp-bn", False), ("fp16", True)]:
-        config = ModelConfig(name="mlp-bn" if name == "mlp-bn" else "mlp").resolved()
+    variants = {"mlp": ("mlp", 0, False), "mlp-bn": ("mlp-bn", 0, False), "fp16": ("mlp", 0, True),
+                "conditional": ("mlp", 10, False)}
+    for name, (model, classes, fp16) in variants.items():
+        names = tuple(str(c) for c in range(classes))
+        config = ModelConfig(name=model, num_classes=classes, class_names=names).resolved()
         checkpoint = write_checkpoint(folder / f"{name}.pt", config, seed=3)
         G = build_models(config)[0]
         G.load_state_dict(load_checkpoint(checkpoint)["G"])
-        found[name] = (export_checkpoint(checkpoint, fp16=fp16).data, G.eval(), FP16_WEIGHTS_BOUND if fp16 else TOLERANCE)
-    torch.manual_seed(5)
-    G = Conditional().eval()
-    z, label = torch.zeros(2, 100), torch.zeros(2, dtype=torch.int64)
-    path = folder / "conditional.onnx"
-    with warnings.catch_warnings():  # the legacy exporter's deprecation notices
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(G, (z, label), str(path), dynamo=False, opset_version=17, input_names=["z", "label"],
-                          output_names=["image"], dynamic_axes={"z": {0: "N"}, "label": {0: "N"}, "image": {0: "N"}})
-    model = onnx.load(path)
-    helper.set_model_props(model, {"onnxgan_format": "1", "latent_dim": "100", "image_shape": "[1, 28, 28]",
-                                   "num_classes": "10", "value_range": "[-1, 1]"})
-    found["conditional"] = (model.SerializeToString(), G, TOLERANCE)
+        tolerance = FP16_WEIGHTS_BOUND if fp16 else TOLERANCE
+        found[name] = (export_checkpoint(checkpoint, fp16=fp16).data, G.eval(), tolerance)
     return found
 
 
