@@ -115,6 +115,12 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     (["--steps", "abc"], "'abc' is not a valid integer"),
     (["--batch-size", "70000"], "--batch-size must be in"),
     (["--resume", "/nonexistent/run"], "no such run directory or checkpoint"),
+    (["--cuda-graph", "--device", "cpu"], "--cuda-graph needs --device cuda"),
+    (["--sync-bn", "--device", "cpu"], "--sync-bn needs several CUDA processes"),
+    (["--amp", "fp8"], "--amp must be none or bf16"),
+    (["--loss", "l2"], "--loss must be one of ns, hinge, wgan-gp"),
+    (["--model", "dcgan", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "multiples of 4"),
+    (["--cond", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "--cond needs labelled data"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, words):
     result = CliRunner().invoke(gan_train, [*args, "--out", str(tmp_path / "run")])
@@ -181,3 +187,27 @@ def test_module_entry_point_runs_like_the_command(tmp_path):
                             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert result.returncode == 2 and result.stderr.strip() == (
         "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn, dcgan")
+
+
+def test_compile_and_bf16_autocast_train_on_cpu(tmp_path):
+    """The CPU twin of the GPU fast path: torch.compile and bf16 autocast run the same loop."""
+    result = run_train("--steps", "3", "--compile", "--amp", "bf16", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 3 and not any(k.startswith("_orig_mod") for k in state["G"])
+    assert all(torch.isfinite(t).all() for t in state["G"].values())
+
+
+def test_quality_scores_best_checkpoint_curves_and_report(tmp_path):
+    out = tmp_path / "run"
+    result = run_train("--steps", "6", "--eval-every", "3", "--eval-samples", "200", "--out", str(out),
+                       "--model", "mlp", "--cond")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if "fid" in r]
+    assert [r["step"] for r in scored] == [3, 6]
+    assert all(r["fid"] > r["fid_floor"] > 0 and 0 <= r["conditional_accuracy"] <= 1 for r in scored)
+    best = load_checkpoint(out / "checkpoints" / "best.pt")
+    assert best["best_fid"] == min(r["fid"] for r in scored) and best["step"] in (3, 6)
+    assert (out / "curves.png").stat().st_size > 0
+    assert "<img" in (out / "report.html").read_text()

@@ -67,6 +67,10 @@ CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every"
 @click.option("--eval-every", type=int, default=1000, show_default=True,
               help="Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
 @click.option("--eval-samples", type=int, default=2000, show_default=True, help="Samples per quality score.")
+@click.option("--amp", default="none", show_default=True, metavar="none|bf16",
+              help="bf16 autocast for forward passes (fast on GPUs with bf16; works but is slow on most CPUs).")
+@click.option("--compile", "compile", is_flag=True, help="torch.compile G and D (first steps pay the compile time).")
+@click.option("--cuda-graph", is_flag=True, help="Replay each D+G step as one captured CUDA graph (CUDA only).")
 @click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across torchrun processes (CUDA only).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.pass_context
@@ -103,7 +107,6 @@ def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) 
                                "run_dir": str(run_dir), "resume": resume,
                                "data": {"source": data.source, "images": len(data.images)}}, indent=2))
         return
-    click.echo(f"training {model_config.name} on {data.source} ({len(data.images)} images) -> {run_dir}", err=True)
     last = train(model_config, train_config, data, run_dir, resume_state)
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     click.echo(f"samples:    {grids[-1] if grids else run_dir / 'samples'}")

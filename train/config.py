@@ -114,6 +114,9 @@ class TrainConfig:
     ema_decay: float = 0.999  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
     eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
     eval_samples: int = 2000
+    amp: str = "none"  # none | bf16 (autocast around forward passes)
+    compile: bool = False  # torch.compile G and D
+    cuda_graph: bool = False  # capture one D+G step in a CUDA graph (CUDA only)
 
     def validate(self) -> None:
         if self.steps < 0 or self.epochs < 0:
@@ -139,6 +142,8 @@ class TrainConfig:
             raise UserError("--r1 and --gp-weight must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.amp not in ("none", "bf16"):
+            raise UserError(f"--amp must be none or bf16, got {self.amp!r}")
         if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:
             raise UserError("--eval-every must be >= 0 and --eval-samples in 100..100000")
 

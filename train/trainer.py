@@ -46,47 +46,72 @@ class GANTrainer:
             DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
             for m in (self.G, self.D))
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.ema_decay else None
-        betas = (train_config.beta1, train_config.beta2)
-        # fused: one kernel per optimiser instead of ~10 per parameter tensor (Adam was 28% of a CPU step).
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_config.lr, betas=betas, fused=True)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.lr, betas=betas, fused=True)
+        self.D_eval = self.D  # D for the G step: no gradient of D's weights, no DDP averaging
+        if train_config.compile:
+            # The state stays in the plain modules; only the callables used in the step are compiled.
+            self.G_step, self.D_step, self.D_eval = (torch.compile(m) for m in (self.G_step, self.D_step, self.D))
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16}[train_config.amp]
+        betas, graphed = (train_config.beta1, train_config.beta2), train_config.cuda_graph
+        # fused: one kernel per optimiser instead of ~10 per parameter tensor (Adam was 28% of a CPU step);
+        # capturable keeps Adam's step count on the device, as a CUDA graph needs.
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_config.lr, betas=betas, fused=True,
+                                      capturable=graphed)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.lr, betas=betas, fused=True,
+                                      capturable=graphed)
         self._sums = torch.zeros(4, device=device)  # d_loss, g_loss, D(x), D(G(z)) summed since last read
         self._count = 0
+        self._ema_weight = torch.zeros((), device=device)  # 1 - decay, a tensor so a CUDA graph reads it
+        self._captured = CapturedStep(self, train_config) if graphed else None
 
     def _fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.num_classes:
             return None
         return torch.randint(self.num_classes, (n,), device=self.device)
 
+    def _autocast(self):
+        """bf16 autocast around forward passes (--amp bf16); backward runs outside it, as advised."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
+
     def step(self, batches: list[Batch], step: int) -> None:
         """D steps, one per batch, then one G step on the last D step's G(z); ``step`` counts G steps done."""
+        self._ema_weight.fill_(1.0 - min(self.ema_decay, (1 + step) / (10 + step)))  # EMA warm-up
+        if self._captured is not None:
+            self._captured.run(batches)
+        else:
+            self._step(batches)
+        self._count += 1
+
+    def _step(self, batches: list[Batch]) -> None:
+        """The step's work, all on the device (a CUDA graph can capture it)."""
         for k, (real, real_labels) in enumerate(batches):
             n = real.shape[0]
             z = torch.randn(n, self.latent_dim, device=self.device)  # (N, latent_dim)
             fake_labels = self._fake_labels(n)
-            if k == len(batches) - 1:
-                fake = self.G_step(z, fake_labels)  # (N, C, H, W), graph kept for the G step
-            else:
-                with torch.no_grad():
-                    fake = self.G(z, fake_labels)
+            with self._autocast():
+                if k == len(batches) - 1:
+                    fake = self.G_step(z, fake_labels)  # (N, C, H, W), graph kept for the G step
+                else:
+                    with torch.no_grad():
+                        fake = self.G(z, fake_labels)
             d_loss, real_out, fake_out = self._d_step(real, real_labels, fake.detach(), fake_labels)
 
         # G step through the updated D. D's own weight gradients are not needed here, so autograd
         # skips them (about 8% of an mlp step's FLOPs); the plain D (not its DDP wrapper) is used
         # because no gradient of D is averaged in this step.
         self.D.requires_grad_(False)
-        g_loss = losses.g_loss(self.loss, self.D(fake, fake_labels))
+        with self._autocast():
+            g_loss = losses.g_loss(self.loss, self.D_eval(fake, fake_labels))
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
         self.D.requires_grad_(True)
         self.opt_G.step()
         if self.G_ema is not None:
-            self._update_ema(step)
+            self._update_ema()
 
         with torch.no_grad():
             squash = torch.sigmoid if self.loss == "ns" else (lambda t: t)  # P(real) for ns, raw otherwise
-            self._sums += torch.stack([d_loss, g_loss, squash(real_out).mean(), squash(fake_out).mean()])
-        self._count += 1
+            self._sums += torch.stack([d_loss, g_loss, squash(real_out).mean(), squash(fake_out).mean()]).float()
 
     def _d_step(self, real: torch.Tensor, real_labels, fake: torch.Tensor, fake_labels):
         """One D update; returns (d_loss, D(real), D(fake)) detached from nothing (for stats)."""
@@ -94,24 +119,24 @@ class GANTrainer:
         if self.r1 > 0:
             real = real.detach().requires_grad_(True)
         labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
-        # One D pass over real and fake together: one larger GEMM per layer instead of two.
-        real_out, fake_out = self.D_step(torch.cat([real, fake]), labels).split(n)  # (N,), (N,)
-        loss = losses.d_loss(self.loss, real_out, fake_out)
-        if self.loss == "wgan-gp":
-            loss = loss + self.gp_weight * losses.gradient_penalty(self.D, real.detach(), fake, real_labels)
-        if self.r1 > 0:
-            loss = loss + self.r1 * losses.r1_penalty(real_out, real)
+        with self._autocast():
+            # One D pass over real and fake together: one larger GEMM per layer instead of two.
+            real_out, fake_out = self.D_step(torch.cat([real, fake]), labels).split(n)  # (N,), (N,)
+            loss = losses.d_loss(self.loss, real_out.float(), fake_out.float())
+            if self.loss == "wgan-gp":
+                loss = loss + self.gp_weight * losses.gradient_penalty(self.D, real.detach(), fake, real_labels)
+            if self.r1 > 0:
+                loss = loss + self.r1 * losses.r1_penalty(real_out, real)
         self.opt_D.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_D.step()
         return loss.detach(), real_out.detach(), fake_out.detach()
 
     @torch.no_grad()
-    def _update_ema(self, step: int) -> None:
+    def _update_ema(self) -> None:
         """G_ema <- decay G_ema + (1 - decay) G, with decay warmed up as min(decay, (1 + t) / (10 + t))."""
-        decay = min(self.ema_decay, (1 + step) / (10 + step))
         for ema, current in zip(self.G_ema.parameters(), self.G.parameters()):
-            ema.lerp_(current, 1.0 - decay)
+            ema.lerp_(current, self._ema_weight)
         for ema, current in zip(self.G_ema.buffers(), self.G.buffers()):
             ema.copy_(current)  # BatchNorm statistics follow G itself
 
@@ -152,3 +177,48 @@ class GANTrainer:
         self.opt_D.load_state_dict(state["opt_D"])
         if self.G_ema is not None:
             self.G_ema.load_state_dict(state["G_ema"])
+
+
+class CapturedStep:
+    """--cuda-graph: the first steps run eagerly on a side stream (warm-up, as CUDA graphs require), the
+    next one is captured, and from then on each step copies its batch into static tensors and replays.
+
+    Written from PyTorch's whole-network capture recipe; it was never run here (no GPU in this project's
+    machines), so it refuses every combination it was not written for.
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, trainer: GANTrainer, train_config: TrainConfig):
+        if trainer.device.type != "cuda":
+            raise UserError("--cuda-graph needs --device cuda (a GPU); drop it on the CPU")
+        if trainer.world.distributed or train_config.compile or train_config.d_steps != 1:
+            raise UserError("--cuda-graph works alone: one process, no --compile (use it instead), --d-steps 1")
+        if train_config.loss == "wgan-gp" or train_config.r1 > 0:
+            raise UserError("--cuda-graph does not capture gradient penalties (--loss wgan-gp, --r1)")
+        self.trainer, self.eager_steps = trainer, 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static: list[Batch] = []
+
+    def run(self, batches: list[Batch]) -> None:
+        if self.eager_steps < self.WARMUP_STEPS:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.trainer._step(batches)
+            torch.cuda.current_stream().wait_stream(side)
+            self.eager_steps += 1
+            return
+        (real, labels), = batches
+        if self.graph is None:
+            self.static = [(real.clone(), None if labels is None else labels.clone())]
+            for optimizer in (self.trainer.opt_G, self.trainer.opt_D):
+                optimizer.zero_grad(set_to_none=True)  # backward re-creates .grad in the graph's pool
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.trainer._step(self.static)  # recorded, not run: the replay below runs it
+        static_real, static_labels = self.static[0]
+        static_real.copy_(real)
+        if static_labels is not None:
+            static_labels.copy_(labels)
+        self.graph.replay()

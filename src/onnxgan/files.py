@@ -27,6 +27,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
     except BaseException as e:
@@ -42,6 +43,12 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
     """Call ``write(f)`` on a temp file and move it to ``path`` atomically."""
     with atomic_write(path) as f:
         write(f)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: Path) -> None:
