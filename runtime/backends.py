@@ -34,9 +34,14 @@ def native_available() -> bool:
     return hasattr(_native, "Model")
 
 
+MLP_MODELS = ("mlp", "mlp-bn")  # the generators the native kernel runs (docs/onnx-contract.md)
+
+
 def _auto_backend(info: ModelInfo, device: str) -> str:
-    """The backend that ``backend="auto"`` picks for this model on this device."""
-    return "onnxruntime"
+    """``backend="auto"``: the native kernel for MLP generators on the CPU (the fastest there, see
+    docs/native.md), onnxruntime for everything else and on a GPU."""
+    on_cpu = device == "cpu" or (device == "auto" and not cuda_device_present())
+    return "native" if on_cpu and info.model in MLP_MODELS and native_available() else "onnxruntime"
 
 
 def open_backend(name: str, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):

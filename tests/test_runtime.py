@@ -2,6 +2,7 @@
 reader, thread safety, and a process that samples without ever importing torch or onnx."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxgan.errors import UserError
 from onnxgan.runtime import Sampler, latent
-from onnxgan.runtime.backends import cuda_device_present, native_available
+from onnxgan.runtime.backends import _auto_backend, cuda_device_present, native_available
 from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.onnx_meta import NotOnnx, read_metadata_props
 from onnxgan.runtime.sampler import slerp
@@ -184,10 +185,12 @@ def test_conditional_models_take_labels(tmp_path):
         sampler.sample(2, labels=0.5)
 
 
-@pytest.mark.skipif(native_available(), reason="the native backend is built in this install")
-def test_native_backend_is_refused_until_built(tiny_model):
-    with pytest.raises(UserError, match="native backend is not built in this install"):
-        Sampler(tiny_model, backend="native")
+def test_auto_picks_native_for_mlp_generators_on_the_cpu_and_onnxruntime_otherwise(tiny_model):
+    assert native_available()  # every install builds the C++ kernel
+    assert Sampler(tiny_model, device="cpu").info()["backend"] == "native"
+    conv = dataclasses.replace(Sampler(tiny_model).model_info, model="dcgan")
+    assert _auto_backend(conv, "cpu") == "onnxruntime"
+    assert _auto_backend(Sampler(tiny_model).model_info, "cpu") == "native"
 
 
 @pytest.mark.skipif(cuda_device_present(), reason="this machine has a CUDA GPU")
