@@ -56,16 +56,19 @@ class BaselineDiscriminator(nn.Module):
         return self.model(img.view(img.size(0), -1))
 
 
-def baseline_steps(dataset: TensorDataset, steps: int, device: torch.device) -> float:
-    """Train the gan.py-style loop for ``steps`` batches; returns steps/s."""
-    generator, discriminator = BaselineGenerator().to(device), BaselineDiscriminator().to(device)
+def baseline_train(generator: nn.Module, discriminator: nn.Module, dataset: TensorDataset, device: torch.device,
+                   steps: int | None = None, seconds: float | None = None) -> int:
+    """The gan.py-style loop for ``steps`` batches or ``seconds`` of wall time; returns the steps done."""
+    generator, discriminator = generator.to(device), discriminator.to(device)
     adversarial_loss = nn.BCELoss()
     optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     dataloader = DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True)
-    done, start = 0, time.perf_counter()
-    while done < steps:
+    done, deadline = 0, time.perf_counter() + (seconds if seconds is not None else float("inf"))
+    while True:
         for (imgs,) in dataloader:
+            if done == steps or time.perf_counter() >= deadline:
+                return done
             imgs = imgs.to(device)
             valid = torch.ones(imgs.size(0), 1, device=device)
             fake = torch.zeros(imgs.size(0), 1, device=device)
@@ -84,10 +87,13 @@ def baseline_steps(dataset: TensorDataset, steps: int, device: torch.device) -> 
             d_loss.backward()
             optimizer_D.step()
             _ = (d_loss.item(), g_loss.item())  # gan.py prints both every batch
-
             done += 1
-            if done == steps:
-                break
+
+
+def baseline_steps(dataset: TensorDataset, steps: int, device: torch.device) -> float:
+    """Train the gan.py-style loop for ``steps`` batches; returns steps/s."""
+    start = time.perf_counter()
+    baseline_train(BaselineGenerator(), BaselineDiscriminator(), dataset, device, steps=steps)
     return steps / (time.perf_counter() - start)
 
 
