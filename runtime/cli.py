@@ -1,4 +1,5 @@
-"""``gan-sample``: model.onnx -> a PNG grid, an .npz, a folder of PNGs, or an interpolation strip/GIF.
+"""``gan-sample``: model.onnx -> a PNG grid, an .npz, a folder of PNGs, or an interpolation strip/GIF;
+with --shard-size, a resumable job of numbered shards (runtime/shards.py).
 
 Every output appears whole or not at all: files go through ``atomic_write``; a folder is filled under
 a temporary name beside it and renamed into place (onto a missing or empty folder only).
@@ -23,6 +24,7 @@ from onnxgan.images import grid, save_png, to_uint8
 
 from .backends import BACKENDS, DEVICES
 from .sampler import Sampler
+from .shards import FORMATS, run_job, worker_threads
 
 SCALE = 2  # grids, strips and GIF frames show each pixel as SCALE x SCALE
 FRAME_MS = 120  # GIF frame duration
@@ -44,10 +46,19 @@ FRAME_MS = 120  # GIF frame duration
 @click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads [default: all cores].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Intra-op threads (of each worker) [default: all cores, shared out among --workers].")
+@click.option("--shard-size", type=click.IntRange(min=1), default=None, metavar="S",
+              help="Write OUT/ as numbered shards of S images plus index.json; a rerun finishes an interrupted "
+                   "job (docs/sharding.md).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes writing the shards of a --shard-size job.")
+@click.option("--format", "shard_format", type=click.Choice(FORMATS), default="npz", show_default=True,
+              help="Shards of a --shard-size job: npz (images, labels) or png (a folder of PNGs each).")
 @click.pass_context
 def main(ctx: click.Context, model: str, output: str, count: int, seed: int, label: str | None, interpolate: tuple[int, int] | None,
-         steps: int, backend: str, device: str, threads: int | None) -> None:
+         steps: int, backend: str, device: str, threads: int | None, shard_size: int | None, workers: int,
+         shard_format: str) -> None:
     """Draw images from a generator exported by gan-export.
 
     \b
@@ -56,15 +67,27 @@ def main(ctx: click.Context, model: str, output: str, count: int, seed: int, lab
       gan-sample model.onnx -n 1000 --seed 7 -o samples.npz
       gan-sample model.onnx -n 16 -o digits/
       gan-sample model.onnx --interpolate 1 2 --steps 16 -o walk.gif
+      gan-sample model.onnx -n 1000000 --shard-size 10000 --workers 2 -o shards/
     """
     if interpolate is not None:
-        for name, flag in (("count", "-n"), ("seed", "--seed")):
+        for name, flag in (("count", "-n"), ("seed", "--seed"), ("shard_size", "--shard-size")):
             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
                 raise UserError(f"{flag} does not apply to --interpolate (its seeds are SEED_A SEED_B, its "
                                 "length --steps)")
+    if shard_size is None:
+        for name, flag in (("workers", "--workers"), ("shard_format", "--format")):
+            if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
+                raise UserError(f"{flag} applies to sharded jobs only; add --shard-size")
     kind = _output_kind(output, interpolating=interpolate is not None)
-    sampler = Sampler(model, backend=backend, device=device, threads=threads)
+    if shard_size is not None and kind != "folder":
+        raise UserError(f"-o {output}: a --shard-size job writes a folder; give one (e.g. -o shards/)")
+    sampler = Sampler(model, backend=backend, device=device,
+                      threads=threads if shard_size is None else worker_threads(workers, threads))
     label_value = _label(sampler, label)
+    if shard_size is not None:
+        click.echo(run_job(sampler, model, Path(output), count, seed, label_value, shard_size, shard_format, workers,
+                           device))
+        return
     if interpolate is not None:
         pixels = sampler.interpolate(*interpolate, steps, label=label_value)
         what = f"{steps} steps from seed {interpolate[0]} to {interpolate[1]}"

@@ -1,0 +1,285 @@
+"""Big sampling jobs: ``gan-sample MODEL -n N -o FOLDER/ --shard-size S [--workers K] [--format npz|png]``.
+
+Shard k holds the global samples [k*S, min((k+1)*S, N)) with exactly the z and labels of
+``Sampler.sample(N, seed)``, so the shards laid end to end are one ``gan-sample -n N`` run whatever S
+and K are. K worker processes (spawn) each hold their own Sampler and write whole shards; the parent
+alone writes FOLDER/index.json (atomically, after every shard) and holds FOLDER/.lock. A rerun keeps
+each shard the index records whose file still has its recorded sha256 and redoes the rest, so a
+killed job loses at most the shards in flight. docs/sharding.md specifies the files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from onnxgan.errors import UserError
+from onnxgan.files import atomic_write
+from onnxgan.images import to_uint8
+
+from .latent import _GOLDEN, standard_normal
+from .sampler import Sampler
+
+FORMATS = ("npz", "png")
+INDEX = "index.json"
+INDEX_VERSION = 1  # the "onnxgan_shards" key of index.json
+LOCK = ".lock"
+TEMP_PREFIXES = (".shard_", f".{INDEX}.")  # leftovers of writes cut short (atomic_write's and ours)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a folder's shards are. A rerun must agree on every field, or one folder would mix two jobs
+    (backend and provider too: the native kernel and onnxruntime may round a pixel differently)."""
+
+    model_sha256: str
+    n: int
+    seed: int
+    shard_size: int
+    format: str
+    label: int | None
+    backend: str
+    provider: str
+
+    @property
+    def shard_count(self) -> int:
+        return -(-self.n // self.shard_size)
+
+    def first(self, k: int) -> int:
+        return k * self.shard_size
+
+    def count(self, k: int) -> int:
+        return min(self.shard_size, self.n - self.first(k))
+
+    def name(self, k: int) -> str:
+        width = max(5, len(str(self.shard_count - 1)))
+        return f"shard_{k:0{width}d}" + (".npz" if self.format == "npz" else "")
+
+
+def shard_latent(seed: int, first: int, count: int, latent_dim: int) -> np.ndarray:
+    """Rows [first, first + count) of ``latent(first + count, latent_dim, seed)``, without the rows before.
+
+    SplitMix64 word m of seed s is word 0 of seed (s + m * GOLDEN) mod 2**64, and normal pair p uses
+    words 2p and 2p + 1, so the stream from pair p on is the stream of seed s + 2p * GOLDEN. An odd
+    latent_dim starts some rows on a pair's sine: drop that pair's cosine.
+    """
+    start = first * latent_dim  # index of the first value in seed's stream
+    pair = start // 2
+    pair_seed = (seed + 2 * pair * int(_GOLDEN)) % 2**64
+    values = standard_normal(pair_seed, start + count * latent_dim - 2 * pair)[start - 2 * pair:]
+    return values.reshape(count, latent_dim)  # (count, latent_dim)
+
+
+def shard_labels(num_classes: int, label: int | None, first: int, count: int) -> np.ndarray | None:
+    """Labels of samples [first, first + count): ``label`` for all, or by default i % num_classes as
+    ``Sampler.labels`` numbers them; None for unconditional models. int64 (count,)."""
+    if num_classes == 0:
+        return None
+    if label is not None:
+        return np.full(count, label, dtype=np.int64)
+    return np.arange(first, first + count, dtype=np.int64) % num_classes
+
+
+def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
+    """Generate shard k, write it whole under its name, and return its index entry."""
+    first, count = job.first(k), job.count(k)
+    info = sampler.model_info
+    z = shard_latent(job.seed, first, count, info.latent_dim)  # (count, latent_dim)
+    labels = shard_labels(info.num_classes, job.label, first, count)
+    pixels = to_uint8(sampler.generate(z, labels))  # (count, H, W) or (count, H, W, C)
+    path = folder / job.name(k)
+    if job.format == "npz":
+        with atomic_write(path) as f:  # numpy writes fixed zip timestamps: same arrays, same bytes
+            np.savez(f, images=pixels, labels=np.empty(0, np.int64) if labels is None else labels,
+                     first_index=np.int64(first))
+    else:
+        # A folder cannot be replaced atomically once it exists: fill a temp one, then rename it.
+        staging = folder / f".{path.name}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        width = max(6, len(str(job.n - 1)))
+        for i, image in enumerate(pixels):
+            Image.fromarray(image).save(staging / f"{first + i:0{width}d}.png")
+        shutil.rmtree(path, ignore_errors=True)  # an unverified leftover of an earlier run
+        os.replace(staging, path)
+    return {"file": path.name, "first": first, "count": count, "sha256": digest(path)}
+
+
+def digest(path: Path) -> str:
+    """sha256 hex of a shard: an .npz file's bytes; for a PNG folder, the sha256 of the text that
+    ``sha256sum`` prints for its files in name order (``cd shard_00000 && sha256sum * | sha256sum``)."""
+    if path.is_dir():
+        listing = "".join(f"{hashlib.sha256(entry.read_bytes()).hexdigest()}  {entry.name}\n"
+                          for entry in sorted(path.iterdir()))
+        return hashlib.sha256(listing.encode()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def worker_threads(workers: int, threads: int | None) -> int:
+    """Intra-op threads of each worker's Sampler: --threads, else the cores shared out among workers."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return threads or max(1, cores // workers)
+
+
+def run_job(sampler: Sampler, model: str, folder: Path, n: int, seed: int, label: int | None,
+            shard_size: int, shard_format: str, workers: int, device: str) -> str:
+    """Write (or finish) the job in ``folder`` with ``sampler``'s backend; returns the summary line.
+
+    ``sampler`` is the parent's, already built from ``model`` with ``worker_threads`` threads; with one
+    worker it writes the shards itself, with more each worker process builds its own.
+    """
+    data = Path(model).read_bytes()
+    info = sampler.info()
+    job = Job(hashlib.sha256(data).hexdigest(), n, seed, shard_size, shard_format, label,
+              info["backend"], info["provider"])
+    with _locked(folder):
+        kept = _verified_shards(folder, job)
+        _write_index(folder, job, kept)  # drops the entries that failed verification
+        todo = [k for k in range(job.shard_count) if k not in kept]
+        bar = tqdm(total=job.shard_count, initial=len(kept), unit="shard", dynamic_ncols=True, disable=None,
+                   file=sys.stderr)
+        start, written = time.perf_counter(), 0
+        for entries in _finished_shards(sampler, job, todo, folder, workers, data, device):
+            kept.update((entry["first"] // shard_size, entry) for entry in entries)
+            _write_index(folder, job, kept)
+            written += sum(entry["count"] for entry in entries)
+            bar.update(len(entries))
+            bar.set_postfix_str(f"{written / (time.perf_counter() - start):.0f} samples/s")
+        bar.close()
+    elapsed = time.perf_counter() - start
+    return (f"{folder}: {n} images (seed {seed}) in {job.shard_count} shards of {shard_size}: {len(todo)} written "
+            f"in {elapsed:.1f} s at {written / max(elapsed, 1e-9):.0f} samples/s, {len(kept) - len(todo)} verified and "
+            f"kept ({info['backend']}, {info['provider']}, {workers} worker(s) x {info['threads']} thread(s))")
+
+
+def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, workers: int, data: bytes,
+                     device: str) -> Iterator[list[dict]]:
+    """Write the shards ``todo``; yield the index entries of those finished since the last yield.
+
+    Batches, because the parent's atomic index write (two fsyncs) can take longer than a small shard:
+    one write per batch keeps the index within one write of the files on disk.
+    """
+    if workers == 1:
+        for k in todo:
+            yield [write_shard(sampler, job, k, folder)]
+        return
+    info = sampler.info()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(data, info["backend"], device, info["threads"]))
+    try:
+        pending = {pool.submit(_worker_shard, job, k, folder) for k in todo}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield [future.result() for future in done]
+    finally:
+        # On an error or Ctrl-C, drop the queued shards and do not wait for those in flight: a rerun redoes them.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_worker_sampler: Sampler | None = None  # one per worker process, built by _start_worker
+
+
+def _start_worker(data: bytes, backend: str, device: str, threads: int) -> None:
+    global _worker_sampler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the parent handles it
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    _worker_sampler = Sampler(data, backend=backend, device=device, threads=threads)
+
+
+def _exit_with_parent() -> None:
+    # A SIGKILLed parent cannot stop its pool; without this its workers would wait on the queue forever.
+    multiprocessing.parent_process().join()  # returns when the parent process has gone
+    os._exit(1)
+
+
+def _worker_shard(job: Job, k: int, folder: Path) -> dict:
+    return write_shard(_worker_sampler, job, k, folder)
+
+
+class _locked:
+    """Hold FOLDER/.lock (flock) so that two jobs never write one folder; the kernel frees it when the
+    holder dies, so a killed job never blocks its rerun. Also clears the leftovers of writes cut short."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __enter__(self) -> IO[bytes]:
+        import fcntl  # POSIX; imported here so that the rest of gan-sample works without it
+
+        folder = self.folder
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"-o {folder}: exists and is not a folder; a --shard-size job writes a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.file = open(folder / LOCK, "ab")
+        except OSError as e:
+            raise UserError(f"-o {folder}: cannot write there ({e.strerror or e})") from None
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise UserError(f"-o {folder}: another gan-sample job is writing there; wait for it or use another "
+                            "folder") from None
+        for entry in folder.iterdir():
+            if entry.name.startswith(TEMP_PREFIXES) and entry.is_dir():
+                shutil.rmtree(entry)
+            elif entry.name.startswith(TEMP_PREFIXES):
+                entry.unlink()
+        return self.file
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()  # closing releases the flock
+
+
+def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
+    """The shards a previous run of this job finished and whose files still match: {k: index entry}.
+
+    A new folder must be empty (but for our lock); a folder of another job is refused.
+    """
+    path = folder / INDEX
+    if not path.exists():
+        if any(entry.name != LOCK for entry in folder.iterdir()):
+            raise UserError(f"-o {folder}: holds files but no {INDEX}; give a new or empty folder, or the folder "
+                            "of an earlier --shard-size job to finish it")
+        return {}
+    try:
+        index = json.loads(path.read_text())
+        recorded = {name: index[name] for name in (field.name for field in fields(Job))}
+        entries = [(entry["first"] // job.shard_size, entry) for entry in index["shards"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a gan-sample shard index ({e.__class__.__name__}: {e}); use a new "
+                        "folder") from None
+    for name, value in asdict(job).items():
+        if recorded[name] != value:
+            raise UserError(f"-o {folder}: holds another job ({name} {recorded[name]!r} there, {value!r} now); "
+                            "rerun with that job's model and options, or use a new folder")
+    kept = {}
+    for k, entry in entries:
+        try:
+            matches = digest(folder / job.name(k)) == entry.get("sha256")
+        except OSError:  # missing, or not what a shard should be
+            matches = False
+        if matches:
+            kept[k] = entry
+    return kept
+
+
+def _write_index(folder: Path, job: Job, shards: dict[int, dict]) -> None:
+    index = {"onnxgan_shards": INDEX_VERSION, **asdict(job), "shard_count": job.shard_count,
+             "complete": len(shards) == job.shard_count, "shards": [shards[k] for k in sorted(shards)]}
+    with atomic_write(folder / INDEX) as f:
+        f.write((json.dumps(index, indent=1) + "\n").encode())
