@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,16 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     torch.save(payload, buffer)
     with atomic_write(path) as f:
         f.write(buffer.getbuffer())
+        _test_only_pause(f)
+
+
+def _test_only_pause(f) -> None:
+    """TEST-ONLY hook (tests/test_crash.py): ONNXGAN_TEST_SLOW_CHECKPOINT_WRITE=SECONDS sleeps between
+    writing the temp file and renaming it, so that a SIGKILL can land mid-write. Unset: nothing."""
+    seconds = os.environ.get("ONNXGAN_TEST_SLOW_CHECKPOINT_WRITE")
+    if seconds:
+        f.flush()
+        time.sleep(float(seconds))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -121,7 +121,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
         trainer.load_state(resume_state)
         position = _resume_position(resume_state, train_config, world)
         best_fid = resume_state.get("best_fid", math.inf)
-        files.trim_metrics(position.step)
+    files.remove_stale_temp_files()  # a killed run's half-written checkpoints
+    files.trim_metrics(position.step)  # rows after the checkpoint (all of them on a fresh start) go
     if position.step >= last_step:
         raise UserError(f"this run already has {position.step} steps; pass a larger --steps to train on")
     files.write_config({"model": model_config.to_dict(), "train": train_config.to_dict(),

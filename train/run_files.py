@@ -1,6 +1,7 @@
 """The run directory (config.json, metrics.jsonl, samples/, checkpoints/) and stopping on signals."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -52,6 +53,15 @@ class RunFiles:
             return
         with atomic_write(self.root / "config.json") as f:
             f.write(json.dumps(record, indent=2).encode())
+
+    def remove_stale_temp_files(self) -> None:
+        """Delete the temp files (``.NAME.*.tmp``, atomic_write's) that a killed run left behind."""
+        if not self.writes:
+            return
+        for folder in (self.root, self.checkpoints, self.samples):
+            for temp in folder.glob(".*.tmp") if folder.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    temp.unlink()
 
     def trim_metrics(self, step: int) -> None:
         """On resume, drop rows logged after the checkpoint (and any half-written last line)."""
