@@ -60,7 +60,8 @@ def test_each_shard_holds_its_rows_of_sample(tmp_path, tiny_model):
 
 
 def test_index_describes_the_files(tmp_path, tiny_model):
-    assert run_sample(tiny_model, "-n", 12, "--seed", 2**64 - 1, "--shard-size", 5, "-o", tmp_path / "job").exit_code == 0
+    result = run_sample(tiny_model, "-n", 12, "--seed", 2**64 - 1, "--shard-size", 5, "-o", tmp_path / "job")
+    assert result.exit_code == 0, result.output
     saved = index(tmp_path / "job")
     info = Sampler(tiny_model).info()
     assert {key: value for key, value in saved.items() if key != "shards"} == {
