@@ -135,7 +135,15 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
     fixed_z, fixed_labels = _fixed_latents(GRID_SIZE, model_config, train_config.seed, device)
     scorer = QualityScorer.for_run(model_config, train_config, device)
 
+    def diverged(stats: str) -> TrainingStopped:
+        bar.close()
+        return TrainingStopped(f"training diverged at step {position.step} (NaN/Inf in a loss or weight: {stats}); "
+                               f"the last good checkpoint is {last if last.exists() else 'none (none written yet)'}",
+                               EXIT_DIVERGED)
+
     def checkpoint(*names: str) -> None:
+        if not trainer.weights_finite():  # never overwrite a good checkpoint with NaN weights
+            raise diverged("weights")
         rng = world.gather(rng_state())  # a collective: every rank calls checkpoint() at the same step
         files.save_checkpoint({"model_config": model_config.to_dict(), "train_config": train_config.to_dict(),
                                **trainer.state(), "step": position.step, "epoch": position.epoch,
@@ -164,11 +172,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                 rate = (step - interval_step) / max(now - interval_start, 1e-9)
                 interval_start, interval_step = now, step
                 if not (all(math.isfinite(v) for v in stats.values()) and trainer.weights_finite()):
-                    bar.close()
-                    raise TrainingStopped(
-                        f"training diverged at step {step} (NaN/Inf in a loss or weight: {_format_stats(stats)}); "
-                        f"the last good checkpoint is {last if last.exists() else 'none (none written yet)'}",
-                        EXIT_DIVERGED)
+                    raise diverged(_format_stats(stats))
                 files.append_metrics({"step": step, "epoch": position.epoch, **stats,
                                       "steps_per_s": rate, "wall_time": now - start})
                 bar.show(step, stats, rate)
