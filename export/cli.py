@@ -1,6 +1,7 @@
 """``gan-export``: a run directory or checkpoint -> a checked, self-describing model.onnx (atomic write)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -30,6 +31,8 @@ def main(source: str | None, output: str | None, fp16: bool) -> None:
         if source is None or not source.endswith(".onnx"):
             raise UserError("name the output: gan-export [RUN_DIR|CHECKPOINT] -o model.onnx")
         source, output = None, source
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        raise UserError(f"-o {output}: is a folder; give a file name such as model.onnx")
     if source is None:
         run = newest_run("runs")
         click.echo(f"exporting the newest run: {run}", err=True)

@@ -54,6 +54,7 @@ class Sampler:
             raise UserError(f"the number of samples must be >= 0, got {n}")
         if not 0 <= seed < 2**64:
             raise UserError(f"seed must be in [0, 2**64), got {seed}")
+        _check_fits_in_memory(n, self.model_info)
         return latent(n, self.model_info.latent_dim, seed)
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -133,6 +134,19 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     if np.sin(omega) < 1e-6:
         return ((1.0 - t) * a64 + t * b64).astype(np.float32)
     return ((np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+
+
+def _check_fits_in_memory(n: int, info: ModelInfo) -> None:
+    """Refuse, before allocating anything, a request whose arrays alone exceed this machine's memory
+    (numpy would raise MemoryError part way, or the kernel would kill the process)."""
+    per_image = 32 * info.latent_dim + 8 * int(np.prod(info.image_shape))  # z's words, normals, floats; image
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): numpy's own MemoryError remains
+        return
+    if n * per_image > memory:
+        raise UserError(f"{n} samples need about {n * per_image / 2**30:,.0f} GiB of memory, more than this "
+                        f"machine's {memory / 2**30:,.0f} GiB; ask for fewer")
 
 
 def _read(model: str | os.PathLike | bytes) -> tuple[str, bytes]:

@@ -59,7 +59,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"{path}: no such checkpoint file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+    except pickle.UnpicklingError:  # torch's text here advises weights_only=False: never for an unknown file
+        raise UserError(f"{path}: not a readable onnxgan checkpoint (not a PyTorch file of plain tensors)") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path}: not a readable onnxgan checkpoint ({first_line})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -171,12 +171,14 @@ class GANTrainer:
         return state
 
     def load_state(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        if self.G_ema is not None:
-            self.G_ema.load_state_dict(state["G_ema"])
+        """A checkpoint's states; tensors that do not fit the model its config builds are a UserError."""
+        parts = [(self.G, "G"), (self.D, "D"), (self.opt_G, "opt_G"), (self.opt_D, "opt_D")]
+        for target, key in parts + ([(self.G_ema, "G_ema")] if self.G_ema is not None else []):
+            try:
+                target.load_state_dict(state[key])
+            except (RuntimeError, ValueError, KeyError) as e:
+                first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise UserError(f"the checkpoint's {key} does not fit its model config ({first_line})") from None
 
 
 class CapturedStep:

@@ -1,0 +1,198 @@
+"""The bad-input matrix: gan-train, gan-export, gan-sample and gan-eval as real processes on hostile inputs.
+
+Every row: the documented exit code, exactly one line on stderr naming the problem, no traceback, and no
+new file where the command was asked to write (each row runs in its own empty folder). The rows run a
+few at a time in a thread pool (each is a process), then each row's test checks its own result.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from conftest import TINY_MODEL, tiny_config, write_checkpoint
+
+BIN = Path(sys.executable).parent
+TRAIN = ["--g-hidden", "16,32", "--d-hidden", "32,16", "--batch-size", "16", "--latent-dim", "8", "--eval-every",
+         "0", "--steps", "2", "--device", "cpu"]
+ABSURD = str(10**12)
+
+# (id, command, arguments ({name} = a file of the inputs fixture), exit code, words in the one stderr line)
+ROWS = [
+    ("train-missing-data", "gan-train", ["--data", "{missing}.npy", *TRAIN, "--out", "run"], 2, "no such file"),
+    ("train-empty-data", "gan-train", ["--data", "{empty.npy}", *TRAIN, "--out", "run"], 2, "not a readable numpy"),
+    ("train-truncated-data", "gan-train", ["--data", "{truncated.npy}", *TRAIN, "--out", "run"], 2, "not a readable numpy"),
+    ("train-garbage-data", "gan-train", ["--data", "{garbage.npy}", *TRAIN, "--out", "run"], 2, "not a readable numpy"),
+    ("train-data-is-a-model", "gan-train", ["--data", "{model.onnx}", *TRAIN, "--out", "run"], 2, "unknown data file kind"),
+    ("train-labels-out-of-range", "gan-train", ["--data", "{bad_labels.npz}", "--cond", *TRAIN, "--out", "run"], 2,
+     "label"),
+    ("train-negative-steps", "gan-train", ["--data", "{data.npy}", *TRAIN, "--steps", "-5", "--out", "run"], 2, "--steps"),
+    ("train-absurd-batch", "gan-train", ["--data", "{data.npy}", *TRAIN, "--batch-size", ABSURD, "--out", "run"], 2,
+     "--batch-size"),
+    ("train-absurd-latent", "gan-train", ["--data", "{data.npy}", *TRAIN, "--latent-dim", ABSURD, "--out", "run"], 2,
+     "--latent-dim"),
+    ("train-unknown-model", "gan-train", ["--data", "{data.npy}", *TRAIN, "--model", "resnet", "--out", "run"], 2,
+     "unknown model 'resnet'"),
+    ("train-out-is-a-file", "gan-train", ["--data", "{data.npy}", *TRAIN, "--out", "a_file"], 2, "is a file"),
+    ("train-out-unwritable", "gan-train", ["--data", "{data.npy}", *TRAIN, "--out", "a_file/run"], 2, "cannot write"),
+    ("train-resume-missing", "gan-train", ["--resume", "{missing}", "--steps", "5"], 2, "no such run directory"),
+    ("train-resume-truncated", "gan-train", ["--resume", "{truncated.pt}", "--steps", "5", "--out", "run"], 2,
+     "not a readable onnxgan checkpoint"),
+    ("train-resume-garbage", "gan-train", ["--resume", "{garbage.pt}", "--steps", "5", "--out", "run"], 2,
+     "not a readable onnxgan checkpoint"),
+    ("train-resume-other-model", "gan-train", ["--resume", "{other_model.pt}", "--steps", "5", "--out", "run"], 2,
+     "does not fit"),
+
+    ("export-missing", "gan-export", ["{missing}.pt", "-o", "m.onnx"], 2, "no such run directory or checkpoint"),
+    ("export-truncated", "gan-export", ["{truncated.pt}", "-o", "m.onnx"], 2, "not a readable onnxgan checkpoint"),
+    ("export-garbage", "gan-export", ["{garbage.pt}", "-o", "m.onnx"], 2, "not a readable onnxgan checkpoint"),
+    ("export-a-model", "gan-export", ["{model.onnx}", "-o", "m.onnx"], 2, "not a readable onnxgan checkpoint"),
+    ("export-other-model", "gan-export", ["{other_model.pt}", "-o", "m.onnx"], 2, "does not fit its model config"),
+    ("export-out-is-a-folder", "gan-export", ["{mlp.pt}", "-o", "a_folder"], 2, "is a folder"),
+    ("export-out-names-a-folder", "gan-export", ["{mlp.pt}", "-o", "new_folder/"], 2, "is a folder"),
+    ("export-out-unwritable", "gan-export", ["{mlp.pt}", "-o", "a_file/m.onnx"], 2, "cannot write"),
+
+    ("sample-missing", "gan-sample", ["{missing}.onnx", "-o", "s.png"], 2, "no such file"),
+    ("sample-empty", "gan-sample", ["{empty.onnx}", "-o", "s.png"], 2, "not an ONNX model file"),
+    ("sample-truncated", "gan-sample", ["{truncated.onnx}", "-o", "s.png"], 2, "not an ONNX model file"),
+    ("sample-garbage", "gan-sample", ["{garbage.onnx}", "-o", "s.png"], 2, "not an ONNX model file"),
+    ("sample-a-checkpoint", "gan-sample", ["{mlp.pt}", "-o", "s.png"], 2, "not an ONNX model file"),
+    ("sample-foreign-onnx", "gan-sample", ["{foreign.onnx}", "-o", "s.png"], 2, "not an onnxgan generator"),
+    ("sample-traversal-native", "gan-sample", ["{traversal.onnx}", "--backend", "native", "-o", "s.png"], 2,
+     "external file"),
+    ("sample-traversal-onnxruntime", "gan-sample", ["{traversal.onnx}", "--backend", "onnxruntime", "-o", "s.png"], 2,
+     "escapes"),
+    ("sample-huge-dims-native", "gan-sample", ["{huge_dims.onnx}", "--backend", "native", "-o", "s.png"], 2,
+     "absurd size"),
+    ("sample-huge-dims-onnxruntime", "gan-sample", ["{huge_dims.onnx}", "--backend", "onnxruntime", "-o", "s.png"], 2,
+     "onnxruntime cannot load it"),
+    ("sample-lying-size-native", "gan-sample", ["{lying_size.onnx}", "--backend", "native", "-o", "s.png"], 2,
+     "native backend cannot use it"),
+    ("sample-lying-size-onnxruntime", "gan-sample", ["{lying_size.onnx}", "--backend", "onnxruntime", "-o", "s.png"],
+     2, "onnxruntime cannot load it"),
+    ("sample-negative-n", "gan-sample", ["{model.onnx}", "-n", "-1", "-o", "s.png"], 2, "-n"),
+    ("sample-absurd-n", "gan-sample", ["{model.onnx}", "-n", ABSURD, "-o", "s.npz"], 2, "ask for fewer"),
+    ("sample-label-out-of-range", "gan-sample", ["{conditional.onnx}", "--label", "3", "-o", "s.png"], 2,
+     "no such class"),
+    ("sample-label-unconditional", "gan-sample", ["{model.onnx}", "--label", "1", "-o", "s.png"], 2, "unconditional"),
+    ("sample-out-kind", "gan-sample", ["{model.onnx}", "-o", "s.jpg"], 2, "cannot write '.jpg'"),
+    ("sample-out-full-folder", "gan-sample", ["{model.onnx}", "-o", "a_full_folder"], 2, "not an empty folder"),
+    ("sample-out-unwritable", "gan-sample", ["{model.onnx}", "-o", "a_file/s.png"], 2, "cannot write"),
+
+    ("eval-missing", "gan-eval", ["{missing}.onnx"], 2, "no such file"),
+    ("eval-garbage", "gan-eval", ["{garbage.onnx}", "-o", "m.json"], 2, "not an ONNX model file"),
+    ("eval-a-checkpoint", "gan-eval", ["{mlp.pt}", "-o", "m.json"], 2, "not an ONNX model file"),
+    ("eval-traversal", "gan-eval", ["{traversal.onnx}", "--backend", "onnxruntime", "-o", "m.json"], 2, "escapes"),
+    ("eval-huge-dims", "gan-eval", ["{huge_dims.onnx}", "-o", "m.json"], 2, "absurd size"),
+    ("eval-too-few", "gan-eval", ["{model.onnx}", "-n", "5", "-o", "m.json"], 2, "-n"),
+    ("eval-absurd-n", "gan-eval", ["{model.onnx}", "-n", ABSURD, "-o", "m.json"], 2, "ask for fewer"),
+    ("eval-out-is-a-folder", "gan-eval", ["{model.onnx}", "-n", "10", "-o", "a_folder"], 2, "is a folder"),
+    ("eval-out-unwritable", "gan-eval", ["{model.onnx}", "-n", "10", "-o", "a_file/m.json"], 2, "cannot write"),
+]
+
+
+def build_inputs(folder: Path) -> None:
+    """Every input file of the matrix, made here from tiny checkpoints and their exports."""
+    from onnxgan.export.onnx_export import export_checkpoint
+
+    rng = np.random.default_rng(0)
+    np.save(folder / "data.npy", rng.integers(0, 256, (64, 8, 8), dtype=np.uint8))  # (N, H, W)
+    np.savez(folder / "bad_labels.npz", images=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8),
+             labels=np.arange(64) % 3 - 1)  # -1 is not a class
+    mlp = write_checkpoint(folder / "mlp.pt", tiny_config("mlp"))
+    bn = write_checkpoint(folder / "bn.pt", tiny_config("mlp-bn"))
+    cond = write_checkpoint(folder / "cond.pt", tiny_config("mlp", num_classes=3, class_names=("a", "b", "c")))
+    (folder / "model.onnx").write_bytes(export_checkpoint(mlp).data)
+    (folder / "conditional.onnx").write_bytes(export_checkpoint(cond).data)
+    # another model's weights under this model's config: mlp-bn's record, mlp's state dicts
+    (folder / "other_model.pt").write_bytes(_swap_config(mlp, bn, folder / "data.npy"))
+    for kind, good in (("npy", folder / "data.npy"), ("pt", mlp), ("onnx", folder / "model.onnx")):
+        data = good.read_bytes()
+        (folder / f"empty.{kind}").write_bytes(b"")
+        (folder / f"truncated.{kind}").write_bytes(data[: len(data) // 2])
+        (folder / f"garbage.{kind}").write_bytes(rng.bytes(len(data)))
+
+    model = onnx.load(folder / "model.onnx")
+    foreign = onnx.ModelProto()
+    foreign.CopyFrom(model)
+    del foreign.metadata_props[:]
+    (folder / "foreign.onnx").write_bytes(foreign.SerializeToString())
+    # external data outside the model's folder (path traversal), instead of the first weight's bytes
+    traversal = _with_first_initializer(model, lambda t: (t.ClearField("raw_data"),
+                                                          setattr(t, "data_location", TensorProto.EXTERNAL),
+                                                          t.external_data.add(key="location", value="../../etc/passwd")))
+    (folder / "traversal.onnx").write_bytes(traversal.SerializeToString())
+    # a memory bomb: the first weight declares 2**31 x 2**31 floats (16 EiB) and holds none
+    huge = _with_first_initializer(model, lambda t: (t.ClearField("raw_data"), t.ClearField("dims"),
+                                                     t.dims.extend([2**31, 2**31])))
+    (folder / "huge_dims.onnx").write_bytes(huge.SerializeToString())
+    # the first weight's dims say 16 x 8 floats, its raw_data holds one
+    lying = _with_first_initializer(model, lambda t: setattr(t, "raw_data", t.raw_data[:4]))
+    (folder / "lying_size.onnx").write_bytes(lying.SerializeToString())
+
+
+def _swap_config(weights: Path, config: Path, data: Path) -> bytes:
+    import io
+
+    import torch
+
+    state = torch.load(weights, weights_only=True)
+    state["model_config"] = torch.load(config, weights_only=True)["model_config"]
+    state["train_config"]["data"] = str(data)  # resumable: the data's images fit the model
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _with_first_initializer(model: onnx.ModelProto, change) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    change(copy.graph.initializer[0])
+    return copy
+
+
+def snapshot(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, set[str], set[str]]]:
+    """Run every row (4 processes at a time): id -> (result, files before, files after) of its folder."""
+    inputs = tmp_path_factory.mktemp("inputs")
+    build_inputs(inputs)
+    files = {p.name: str(p) for p in inputs.iterdir()} | {"missing": str(inputs / "missing")}
+
+    def run(row):
+        name, command, args, _, _ = row
+        cwd = tmp_path_factory.mktemp(name)
+        (cwd / "a_file").write_text("not a folder")
+        (cwd / "a_folder").mkdir()
+        (cwd / "a_full_folder").mkdir()
+        (cwd / "a_full_folder" / "keep.txt").write_text("keep")
+        before = snapshot(cwd)
+        argv = [str(BIN / command), *(re.sub(r"\{([^}]+)\}", lambda m: files[m[1]], arg) for arg in args)]
+        result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return name, (result, before, snapshot(cwd))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(run, ROWS))
+
+
+@pytest.mark.parametrize("name, command, args, code, words", ROWS, ids=[row[0] for row in ROWS])
+def test_bad_input_is_one_line_a_documented_code_and_no_output(results, name, command, args, code, words):
+    result, before, after = results[name]
+    lines = result.stderr.splitlines()
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{result.stderr}"
+    assert lines[0].startswith(f"{command}: error: ") and words in lines[0], lines[0]
+    assert after == before, f"files left behind: {sorted(after - before)}"
