@@ -5,7 +5,7 @@ Exit codes, the same for every command (README lists them):
   1  a check failed (e.g. the exported ONNX disagrees with PyTorch)
   2  user mistake: bad option, bad or missing input file, unwritable output
   3  training diverged (NaN/Inf); the last good checkpoint is kept
-  130 interrupted by Ctrl-C (training saves a checkpoint first)
+  130 interrupted by Ctrl-C (training saves a checkpoint first); 143 likewise for SIGTERM
 """
 from __future__ import annotations
 
