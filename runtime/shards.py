@@ -9,7 +9,9 @@ killed job loses at most the shards in flight. docs/sharding.md specifies the fi
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -153,12 +155,15 @@ def run_job(sampler: Sampler, model: str, folder: Path, n: int, seed: int, label
         bar = tqdm(total=job.shard_count, initial=len(kept), unit="shard", dynamic_ncols=True, disable=None,
                    file=sys.stderr)
         start, written = time.perf_counter(), 0
-        for entries in _finished_shards(sampler, job, todo, folder, workers, data, device):
-            kept.update((entry["first"] // shard_size, entry) for entry in entries)
-            _write_index(folder, job, kept)
-            written += sum(entry["count"] for entry in entries)
-            bar.update(len(entries))
-            bar.set_postfix_str(f"{written / (time.perf_counter() - start):.0f} samples/s")
+        # closing(): after an error or Ctrl-C in this loop (in an index write, say) the pool stops at once,
+        # not when the interpreter exits (which would wait for every queued shard)
+        with contextlib.closing(_finished_shards(sampler, job, todo, folder, workers, data, device)) as finished:
+            for entries in finished:
+                kept.update((entry["first"] // shard_size, entry) for entry in entries)
+                _write_index(folder, job, kept)
+                written += sum(entry["count"] for entry in entries)
+                bar.update(len(entries))
+                bar.set_postfix_str(f"{written / (time.perf_counter() - start):.0f} samples/s")
         bar.close()
     elapsed = time.perf_counter() - start
     return (f"{folder}: {n} images (seed {seed}) in {job.shard_count} shards of {shard_size}: {len(todo)} written "
@@ -181,13 +186,41 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                initargs=(data, info["backend"], device, info["threads"]))
     try:
-        pending = {pool.submit(_worker_shard, job, k, folder) for k in todo}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield [future.result() for future in done]
+        with _interrupt_between_batches() as interrupted:
+            queue, pending = iter(todo), set()
+            while True:
+                # Two shards per worker in the pool: each has the next at hand, and an interrupted job
+                # has little queued (wait() also scans every pending future, so fewer is cheaper).
+                pending |= {pool.submit(_worker_shard, job, k, folder) for k in itertools.islice(
+                    queue, 2 * workers - len(pending))}
+                if not pending:
+                    return
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                if interrupted:
+                    raise KeyboardInterrupt
+                if done:
+                    yield [future.result() for future in done]
     finally:
-        # On an error or Ctrl-C, drop the queued shards and do not wait for those in flight: a rerun redoes them.
+        # On an error or Ctrl-C, do not wait for the shards in flight: a rerun redoes them.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _interrupt_between_batches() -> Iterator[list[int]]:
+    """Ctrl-C only sets a flag while the pool runs; the loop raises KeyboardInterrupt between batches.
+
+    A KeyboardInterrupt raised anywhere could land inside concurrent.futures' locking (wait() takes
+    every pending future's lock) and leave a lock held, and the pool's manager thread then hangs at exit.
+    """
+    received: list[int] = []
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # ignored, or not ours to change
+        yield received
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _worker_sampler: Sampler | None = None  # one per worker process, built by _start_worker
