@@ -1,6 +1,6 @@
 """Steps/s of onnxgan's trainer against a faithful PyTorch-GAN ``gan.py``-style baseline, in one process.
 
-Both train the seed MLP shapes (G 100-256-512-1024-784, D 784-1024-512-256-1) on MNIST with batch 64
+Both rates are steady state (the first 50 steps excluded). Both train the seed MLP shapes (G 100-256-512-1024-784, D 784-1024-512-256-1) on MNIST with batch 64
 and Adam(2e-4, (0.5, 0.999)). The baseline is written the way implementations/gan/gan.py is: a
 DataLoader over a TensorDataset with shuffle, Sigmoid + BCELoss, the G step before the D step, fresh
 label tensors every step and ``.item()`` on both losses every step. Rounds are interleaved (the machine
@@ -11,6 +11,7 @@ is shared and noisy); the median of each side and their ratio are printed.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -25,6 +26,7 @@ from onnxgan.train.data import load_mnist
 from onnxgan.train.loop import train
 
 LATENT, G_HIDDEN, D_HIDDEN, BATCH = 100, (256, 512, 1024), (1024, 512, 256), 64
+WARMUP = 50  # steps excluded from both rates (first allocations, thread pools, lazy imports)
 
 
 class BaselineGenerator(nn.Module):
@@ -57,8 +59,9 @@ class BaselineDiscriminator(nn.Module):
 
 
 def baseline_train(generator: nn.Module, discriminator: nn.Module, dataset: TensorDataset, device: torch.device,
-                   steps: int | None = None, seconds: float | None = None) -> int:
-    """The gan.py-style loop for ``steps`` batches or ``seconds`` of wall time; returns the steps done."""
+                   steps: int | None = None, seconds: float | None = None, clock: list | None = None) -> int:
+    """The gan.py-style loop for ``steps`` batches or ``seconds`` of wall time; returns the steps done.
+    ``clock``, when given, receives the time at the end of every step."""
     generator, discriminator = generator.to(device), discriminator.to(device)
     adversarial_loss = nn.BCELoss()
     optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -88,23 +91,27 @@ def baseline_train(generator: nn.Module, discriminator: nn.Module, dataset: Tens
             optimizer_D.step()
             _ = (d_loss.item(), g_loss.item())  # gan.py prints both every batch
             done += 1
+            if clock is not None:
+                clock.append(time.perf_counter())
 
 
 def baseline_steps(dataset: TensorDataset, steps: int, device: torch.device) -> float:
-    """Train the gan.py-style loop for ``steps`` batches; returns steps/s."""
-    start = time.perf_counter()
-    baseline_train(BaselineGenerator(), BaselineDiscriminator(), dataset, device, steps=steps)
-    return steps / (time.perf_counter() - start)
+    """Steady-state steps/s of the gan.py-style loop: the steps after the first WARMUP."""
+    clock: list[float] = []
+    baseline_train(BaselineGenerator(), BaselineDiscriminator(), dataset, device, steps=steps, clock=clock)
+    return (steps - WARMUP) / (clock[-1] - clock[WARMUP - 1])
 
 
 def onnxgan_steps(data, steps: int, device: str, folder: Path) -> float:
-    """Train onnxgan's loop (the code gan-train runs) for ``steps``; returns steps/s."""
+    """Steady-state steps/s of onnxgan's loop (the code gan-train runs, EMA included), from the rates it
+    logs every WARMUP steps after the first WARMUP; the grid and report written at the end are not timed."""
     model_config = ModelConfig(name="mlp", latent_dim=LATENT, g_hidden=G_HIDDEN, d_hidden=D_HIDDEN).resolved()
-    train_config = TrainConfig(steps=steps, batch_size=BATCH, device=device, log_every=100,
-                               sample_every=10**9, ckpt_every=10**9)
-    start = time.perf_counter()
+    train_config = TrainConfig(steps=steps, batch_size=BATCH, device=device, log_every=WARMUP,
+                               sample_every=10**9, ckpt_every=10**9, eval_every=0)
     train(model_config, train_config, data, folder, progress=False)
-    return steps / (time.perf_counter() - start)
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    first, last = rows[0], rows[-1]  # the first row ends the warm-up
+    return (last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"])
 
 
 def main() -> None:
