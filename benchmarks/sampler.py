@@ -7,6 +7,8 @@ code path; every runner then computes the same images from the same z:
   ort-2t-spin     onnxruntime CPU, intra_op_num_threads=2, spinning on
   ort-2t-nospin   onnxruntime CPU, intra_op_num_threads=2, spinning off
   torch-eager     the same weights in PyTorch eager mode, inference_mode, torch's default threads
+  native          the C++ kernel (onnxgan.runtime._native), fp32 weights, all cores
+  native-fp16     the same with fp16 weight storage (fp32 arithmetic)
 
 Rounds are interleaved across runners (the machine is shared and noisy). Each cell is the best and
 the median over rounds of one round's mean time per call; the ratio is ort-default's median over the
@@ -26,7 +28,7 @@ import onnxruntime as ort
 import torch
 
 from onnxgan.export.onnx_export import export_generator
-from onnxgan.runtime import latent
+from onnxgan.runtime import _native, latent
 from onnxgan.train.config import ModelConfig
 from onnxgan.train.models import build_models
 
@@ -65,8 +67,10 @@ def build_runners() -> dict[str, Runner]:
         "ort-2t-spin": ort_runner(data, threads=2, spinning=True),
         "ort-2t-nospin": ort_runner(data, threads=2, spinning=False),
         "torch-eager": torch_runner(generator),
+        "native": _native.Model.from_bytes(data).generate,
+        "native-fp16": _native.Model.from_bytes(data, precision="float16").generate,
     }
-    # The native issue adds its column here, e.g. runners["native"] = _native.Model.from_bytes(data).generate
+    # GFLOP/s, % of the FMA peak, thread counts and calling-thread CPU time: benchmarks/native_sampler.py.
     return runners
 
 
