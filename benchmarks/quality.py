@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per model")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--no-baseline", action="store_true", help="skip the gan.py-style baseline")
     args = parser.parse_args()
     evaluator = Evaluator.for_mnist()
     rows = []
@@ -94,8 +95,9 @@ def main() -> None:
             run, steps = train_for(name, MODELS[name], args.budget, Path(tmp))
             rows.append((name, steps, score_run(run, evaluator, args.samples)))
             print(f"{name}: {steps} steps, FID {rows[-1][2]['fid']:.2f}", flush=True)
-        result, steps = baseline_for(args.budget, evaluator, args.samples)
-        rows.append(("gan.py baseline", steps, result))
+        if not args.no_baseline:
+            result, steps = baseline_for(args.budget, evaluator, args.samples)
+            rows.append(("gan.py baseline", steps, result))
     floor = rows[0][2]["fid_floor"]
     print(f"\n{args.budget:.0f} s of training each on {torch.get_num_threads()} CPU threads, "
           f"{args.samples} samples scored; real-vs-real FID floor {floor:.2f} (classifier features, "
