@@ -54,7 +54,7 @@ class Sampler:
             raise UserError(f"the number of samples must be >= 0, got {n}")
         if not 0 <= seed < 2**64:
             raise UserError(f"seed must be in [0, 2**64), got {seed}")
-        _check_fits_in_memory(n, self.model_info)
+        check_fits_in_memory(n, self.model_info)
         return latent(n, self.model_info.latent_dim, seed)
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -136,7 +136,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return ((np.sin((1.0 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
 
 
-def _check_fits_in_memory(n: int, info: ModelInfo) -> None:
+def check_fits_in_memory(n: int, info: ModelInfo) -> None:
     """Refuse, before allocating anything, a request whose arrays alone exceed this machine's memory
     (numpy would raise MemoryError part way, or the kernel would kill the process)."""
     per_image = 32 * info.latent_dim + 8 * int(np.prod(info.image_shape))  # z's words, normals, floats; image

@@ -34,7 +34,7 @@ from onnxgan.files import atomic_write
 from onnxgan.images import to_uint8
 
 from .latent import _GOLDEN, standard_normal
-from .sampler import Sampler
+from .sampler import Sampler, check_fits_in_memory
 
 FORMATS = ("npz", "png")
 INDEX = "index.json"
@@ -144,6 +144,8 @@ def run_job(sampler: Sampler, model: str, folder: Path, n: int, seed: int, label
     ``sampler`` is the parent's, already built from ``model`` with ``worker_threads`` threads; with one
     worker it writes the shards itself, with more each worker process builds its own.
     """
+    # Each worker holds up to two shards at once (its own and the next one queued).
+    check_fits_in_memory(min(shard_size, n) * 2 * max(workers, 1), sampler.model_info)
     data = Path(model).read_bytes()
     info = sampler.info()
     job = Job(hashlib.sha256(data).hexdigest(), n, seed, shard_size, shard_format, label,

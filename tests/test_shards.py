@@ -147,6 +147,7 @@ def test_a_different_job_in_the_same_folder_is_refused(tmp_path, tiny_model, cha
     (["--format", "png", "-o", "{tmp}/out"], "--format applies to sharded jobs only"),
     (["--shard-size", 5, "--interpolate", 1, 2, "-o", "{tmp}/w.png"], "--shard-size does not apply to --interpolate"),
     (["--shard-size", 5, "-o", "{tmp}/busy"], "holds files but no index.json"),
+    (["-n", 10**15, "--shard-size", 10**14, "-o", "{tmp}/huge"], "more than this machine's"),
 ])
 def test_shard_option_mistakes_are_one_line(tmp_path, tiny_model, args, message):
     (tmp_path / "busy").mkdir()
