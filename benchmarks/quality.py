@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
@@ -64,8 +63,7 @@ def score_run(run: Path, evaluator: Evaluator, samples: int) -> dict:
     model = run / "model.onnx"
     subprocess.run([str(BIN / "gan-export"), str(run), "-o", str(model)], check=True, capture_output=True)
     sampler = Sampler(model)
-    classes = sampler.info()["num_classes"]
-    labels = np.arange(samples, dtype=np.int64) % classes if classes else None
+    labels = sampler.labels(samples, None)  # balanced 0, 1, 2, ... for conditional models, else None
     return evaluator.evaluate(sampler.sample(samples, seed=0, labels=labels), requested_labels=labels, seed=0)
 
 

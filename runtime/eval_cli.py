@@ -50,7 +50,7 @@ def main(model: str, count: int, seed: int, backend: str, device: str, output: s
     start = time.perf_counter()
     sampler = Sampler(model, backend=backend, device=device)
     info = sampler.info()
-    labels, label_note = requested_labels(info, count)
+    labels, label_note = requested_labels(sampler, count)
     images = sampler.sample(count, seed=seed, labels=labels)
     result = Evaluator.for_mnist().evaluate(images, labels if label_note is None else None, seed=seed)
     result.update({
@@ -67,13 +67,14 @@ def main(model: str, count: int, seed: int, backend: str, device: str, output: s
         click.echo(f"wrote {output}")
 
 
-def requested_labels(info: dict[str, Any], count: int) -> tuple[np.ndarray | None, str | None]:
+def requested_labels(sampler: Sampler, count: int) -> tuple[np.ndarray | None, str | None]:
     """Balanced labels (0, 1, 2, ... cycling) for a conditional model, and why they cannot be scored
     when its classes are not the digits 0..9 in order (None when they can, or the model is unconditional)."""
+    info = sampler.info()
     classes = info["num_classes"]
-    if classes == 0:
+    labels = sampler.labels(count, None)  # (count,) every class equally often; None when unconditional
+    if labels is None:
         return None, None
-    labels = np.arange(count, dtype=np.int64) % classes  # (count,): every class equally often
     if classes != NUM_CLASSES or info["class_names"] not in ([], DIGITS):
         return labels, (f"the model's {classes} classes ({', '.join(info['class_names']) or 'unnamed'}) are not "
                         "the digits 0..9, which the classifier predicts")

@@ -15,6 +15,7 @@ from onnxgan.files import atomic_write
 from onnxgan.images import grid, save_png, to_uint8
 
 from .checkpoint import save_checkpoint
+from .report import read_metrics  # report.py imports matplotlib only when it draws
 
 
 @contextmanager
@@ -84,15 +85,7 @@ class RunFiles:
 
     def read_metrics(self) -> list[dict]:
         """Every complete row of metrics.jsonl (a half-written last line, after a kill, is skipped)."""
-        if not self.metrics.exists():
-            return []
-        rows = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        return read_metrics(self.metrics)
 
     def save_curves(self) -> None:
         """curves.png from metrics.jsonl: losses, D outputs and FID over steps."""
