@@ -185,7 +185,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                     checkpoint("best.pt")
             if step % train_config.sample_every == 0 or done:
                 files.save_grid(step, trainer.images(fixed_z, fixed_labels))
-                files.save_curves()
+                if not done:  # at the end, save_report draws the curves with the report
+                    files.save_curves()
             if step % train_config.ckpt_every == 0:
                 checkpoint(f"step_{step:07d}.pt", "last.pt")
             # Alone, a signal is honoured after the step it arrived in; under torchrun the ranks

@@ -99,7 +99,7 @@ class RunFiles:
         if self.writes:
             from .report import write_report
 
-            write_report(self.root)  # curves.png is current: the loop drew it at the last step
+            write_report(self.root)  # also redraws curves.png from the final metrics
 
     def save_checkpoint(self, state: dict, *names: str) -> None:
         if self.writes:
