@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,59 +18,92 @@ from onnxgan.cli import CONTEXT_SETTINGS, Command, int_list
 from onnxgan.errors import UserError
 
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import DEVICES, MODEL_NAMES, ModelConfig, TrainConfig
-from .data import load_dataset
-from .loop import train
+from .config import AUGMENTS, DEFAULT_WIDTHS, DEVICES, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig
+from .data import check_fits, load_dataset
+from .distributed import launched_rank
+from .loop import DEFAULT_STEPS, train
+from .run_files import check_run_dir, default_run_dir, locked_run_dir, resumed_run
 
 MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hidden", "d_hidden": "d_hidden",
+                 "d_dropout": "d_dropout", "d_spectral_norm": "d_spectral_norm", "d_mbstd": "d_mbstd_group",
                  "cond": "num_classes"}
 TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out",
                         "eval_every", "eval_samples"}
+MODEL_DEFAULTS, TRAIN_DEFAULTS = ModelConfig(), TrainConfig()
+
+
+def _model_default(option: str) -> Any:
+    """The click default of a model option: its ModelConfig field's default (one place for each fact)."""
+    return getattr(MODEL_DEFAULTS, MODEL_OPTIONS[option])
+
+
+def _widths(key: str) -> str:
+    return "; ".join(f"{name} {','.join(map(str, widths[key]))}" for name, widths in DEFAULT_WIDTHS.items())
+
+
+def _train_option(name: str, help: str | None = None, **kwargs: Any):
+    """A click option for TrainConfig field ``name``, its default taken from the dataclass."""
+    default = getattr(TRAIN_DEFAULTS, name)
+    kwargs.setdefault("type", type(default) if not isinstance(default, (bool, tuple)) else None)
+    if isinstance(default, tuple):  # given as "a,b" on the command line; the callback splits it
+        default = ",".join(default)
+    if isinstance(default, bool):
+        kwargs["is_flag"] = True
+    return click.option("--" + name.replace("_", "-"), name, default=default, show_default=not isinstance(
+        default, bool) and default not in ("", 0, ()), help=help, **kwargs)
 
 
 @click.command("gan-train", cls=Command, context_settings=CONTEXT_SETTINGS)
-@click.option("--model", default="mlp", show_default=True, metavar="|".join(MODEL_NAMES),
-              help="Architecture: mlp (seed 000), mlp-bn (BatchNorm in G, seed 004), dcgan (seeds 002/003).")
-@click.option("--data", default="mnist", show_default=True,
-              help="mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
-                   "or a .npy/.npz array.")
-@click.option("--steps", type=int, default=0, help=f"Optimiser steps to train to [default: 3000 unless --epochs].")
-@click.option("--epochs", type=int, default=0, help="Train for this many passes over the data instead.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate for G and D.")
-@click.option("--beta1", type=float, default=0.5, show_default=True)
-@click.option("--beta2", type=float, default=0.999, show_default=True)
-@click.option("--latent-dim", type=int, default=100, show_default=True, help="Size of z.")
+@click.option("--model", default=_model_default("model"), show_default=True, metavar="|".join(MODEL_NAMES),
+              help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs).")
+@_train_option("data", "mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
+                       "or a .npy/.npz array.")
+@_train_option("steps", f"Optimiser steps to train to [default: {DEFAULT_STEPS} unless --epochs].")
+@_train_option("epochs", "Train for this many passes over the data instead.")
+@_train_option("batch_size")
+@_train_option("lr", "Adam learning rate of G (and of D unless --d-lr).")
+@_train_option("d_lr", "D's Adam learning rate [default: --lr]; another value is TTUR.")
+@_train_option("beta1")
+@_train_option("beta2")
+@click.option("--latent-dim", type=int, default=_model_default("latent_dim"), show_default=True, help="Size of z.")
 @click.option("--g-hidden", callback=int_list, default="", metavar="W,W,..",
-              help="G's hidden widths [default: 256,512,1024].")
+              help=f"G's hidden widths (dcgan: channels) [default: {_widths('g_hidden')}].")
 @click.option("--d-hidden", callback=int_list, default="", metavar="W,W,..",
-              help="D's hidden widths [default: mlp 1024,512,256; mlp-bn 784,392].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same CPU run, bit for bit.")
-@click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES),
-              help="auto uses CUDA when PyTorch sees a GPU.")
-@click.option("--out", default="", help="Run directory [default: runs/<model>-<timestamp>].")
+              help=f"D's hidden widths (dcgan: channels) [default: {_widths('d_hidden')}].")
+@click.option("--d-dropout", type=float, default=_model_default("d_dropout"),
+              help="Dropout in D [default: the model's, mlp and dcgan 0.3, mlp-bn 0].")
+@click.option("--d-spectral-norm", is_flag=True, default=_model_default("d_spectral_norm"),
+              help="Spectral normalisation of D's weights.")
+@click.option("--d-mbstd", type=int, default=_model_default("d_mbstd"), metavar="GROUP",
+              help="Minibatch standard deviation feature in D over groups of GROUP samples (0: off).")
+@_train_option("seed", "Same seed, same CPU run, bit for bit.")
+@_train_option("device", "auto uses CUDA when PyTorch sees a GPU.", metavar="|".join(DEVICES), type=str)
+@_train_option("out", "Run directory [default: runs/<model>-<timestamp>].")
 @click.option("--resume", default=None, metavar="RUN_DIR|CHECKPOINT",
               help="Continue a run exactly where its checkpoint left off.")
-@click.option("--log-every", type=int, default=100, show_default=True, help="Steps between metrics rows.")
-@click.option("--sample-every", type=int, default=500, show_default=True, help="Steps between sample grids.")
-@click.option("--ckpt-every", type=int, default=2000, show_default=True, help="Steps between step_N.pt checkpoints.")
+@_train_option("log_every", "Steps between metrics rows.")
+@_train_option("sample_every", "Steps between sample grids.")
+@_train_option("ckpt_every", "Steps between step_N.pt checkpoints.")
 @click.option("--cond", is_flag=True, help="Conditional model: G and D take the data's class labels.")
-@click.option("--loss", default="ns", show_default=True, metavar="ns|hinge|wgan-gp",
-              help="ns: non-saturating BCE on logits; hinge; wgan-gp (gradient penalty, see --gp-weight).")
-@click.option("--gp-weight", type=float, default=10.0, show_default=True, help="wgan-gp's penalty weight.")
-@click.option("--r1", type=float, default=0.0, show_default=True, help="R1 penalty weight on real images.")
-@click.option("--d-steps", type=int, default=1, show_default=True, help="D steps per G step.")
-@click.option("--ema-decay", type=float, default=0.999, show_default=True,
-              help="G EMA decay (0 turns EMA off); grids, scores and export use the EMA G.")
-@click.option("--eval-every", type=int, default=1000, show_default=True,
-              help="Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
-@click.option("--eval-samples", type=int, default=2000, show_default=True, help="Samples per quality score.")
-@click.option("--amp", default="none", show_default=True, metavar="none|bf16",
-              help="bf16 autocast for forward passes (fast on GPUs with bf16; works but is slow on most CPUs).")
-@click.option("--compile", "compile", is_flag=True, help="torch.compile G and D (first steps pay the compile time).")
-@click.option("--cuda-graph", is_flag=True, help="Replay each D+G step as one captured CUDA graph (CUDA only).")
-@click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across torchrun processes (CUDA only).")
+@_train_option("loss", "ns: non-saturating BCE on logits; hinge; wgan-gp (see --gp-weight); rpgan: R3GAN's "
+                       "relativistic pairing loss (use with --gamma).", metavar="|".join(LOSSES))
+@_train_option("gp_weight", "wgan-gp's penalty weight.")
+@_train_option("r1", "R1 penalty weight on real images.")
+@_train_option("gamma", "Zero-centred penalties on real and fake images, gamma/2 * (R1 + R2).")
+@_train_option("reg_every", "Lazy regularisation: the penalties every k-th D step, weighted by k.")
+@_train_option("augment", f"DiffAugment for D: a comma-separated list of {', '.join(AUGMENTS)}.",
+               callback=lambda ctx, param, value: tuple(part for part in value.split(",") if part),
+               metavar="T,T", type=str)
+@_train_option("d_steps", "D steps per G step.")
+@_train_option("ema_decay", "G EMA decay (0 turns EMA off); grids, scores and export use the EMA G.")
+@_train_option("eval_every", "Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
+@_train_option("eval_samples", "Samples per quality score.")
+@_train_option("amp", "bf16 autocast for forward passes (fast on GPUs with bf16; works but is slow on most CPUs).",
+               metavar="none|bf16")
+@_train_option("compile", "torch.compile G and D (first steps pay the compile time).")
+@_train_option("cuda_graph", "Replay each D+G step as one captured CUDA graph (CUDA only).")
+@_train_option("sync_bn", "SyncBatchNorm across torchrun processes (CUDA only).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.pass_context
 def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) -> None:
@@ -84,7 +116,7 @@ def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) 
       gan-train --resume runs/bn --steps 20000    # continue exactly where it stopped
     """
     explicit = {name for name in options
-                if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+                if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
     if resume:
         model_config, train_config, run_dir, resume_state = _resumed(resume, options, explicit)
     else:
@@ -97,17 +129,18 @@ def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) 
         model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
                                            class_names=classes).resolved()
         model_config.validate()
-        run_dir = _new_run_dir(train_config, model_config)
+        run_dir = _new_run_dir(train_config, model_config, dry_run)
         train_config = dataclasses.replace(train_config, out=str(run_dir))
-    elif data.image_shape != model_config.image_shape:
-        raise UserError(f"{train_config.data}: images are {data.image_shape}, the checkpoint's model "
-                        f"makes {model_config.image_shape}")
+    else:
+        check_fits(data, model_config.image_shape, model_config.num_classes)
     if dry_run:
         click.echo(json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(),
                                "run_dir": str(run_dir), "resume": resume,
                                "data": {"source": data.source, "images": len(data.images)}}, indent=2))
         return
-    last = train(model_config, train_config, data, run_dir, resume_state)
+    with locked_run_dir(run_dir, resumed_run(resume) if resume else None, writes=launched_rank() == 0,
+                        created=resume_state is None and not options["out"]):
+        last = train(model_config, train_config, data, run_dir, resume_state)
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     click.echo(f"samples:    {grids[-1] if grids else run_dir / 'samples'}")
     click.echo(f"checkpoint: {last}")
@@ -149,14 +182,13 @@ def _resumed(resume: str, options: dict[str, Any], explicit: set[str]):
         run_dir = checkpoint_path.parent.parent
     else:
         raise UserError(f"{checkpoint_path} is not inside a run directory; pass --out for the resumed run")
+    check_run_dir(run_dir, resumed_run(resume))
     return model_config, dataclasses.replace(train_config, out=str(run_dir)), run_dir, state
 
 
-def _new_run_dir(train_config: TrainConfig, model_config: ModelConfig) -> Path:
-    run_dir = Path(train_config.out or f"runs/{model_config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if (run_dir / "checkpoints" / "last.pt").exists():
-        raise UserError(f"{run_dir} already holds a trained run; continue it with --resume {run_dir} "
-                        "or choose another --out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file, not a folder")
-    return run_dir
+def _new_run_dir(train_config: TrainConfig, model_config: ModelConfig, dry_run: bool) -> Path:
+    """--out (missing or empty), or a new runs/<model>-<timestamp> made for this run alone (rank 0)."""
+    if train_config.out:
+        check_run_dir(Path(train_config.out))
+        return Path(train_config.out)
+    return default_run_dir(model_config.name, create=not dry_run and launched_rank() == 0)

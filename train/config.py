@@ -12,12 +12,13 @@ from typing import Any
 from onnxgan.errors import UserError
 
 MODEL_NAMES = ("mlp", "mlp-bn", "dcgan")
-LOSSES = ("ns", "hinge", "wgan-gp")
+LOSSES = ("ns", "hinge", "wgan-gp", "rpgan")
+AUGMENTS = ("translation", "cutout")  # DiffAugment-style, applied to every image D sees
 DEVICES = ("auto", "cpu", "cuda")
 
 # Hidden widths per model, from the tutorials the product grew out of (seeds 000, 004, 002/003).
 # For dcgan the widths are channels: G (H/4-side, H/2-side), D (first conv, second conv).
-_DEFAULT_WIDTHS = {
+DEFAULT_WIDTHS = {
     "mlp": {"g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
     "mlp-bn": {"g_hidden": (256, 512, 1024), "d_hidden": (784, 392), "d_dropout": 0.0},
     "dcgan": {"g_hidden": (128, 64), "d_hidden": (64, 128), "d_dropout": 0.3},
@@ -39,11 +40,13 @@ class ModelConfig:
     d_dropout: float = -1.0  # < 0 -> the model's default
     bn_momentum: float = 0.2  # torch momentum; Keras' momentum 0.8 means torch 0.2
     leaky_slope: float = 0.2
+    d_spectral_norm: bool = False  # spectral normalisation of D's weights (Miyato et al. 2018)
+    d_mbstd_group: int = 0  # minibatch standard deviation feature in D over groups of this size (0: off)
 
     def resolved(self) -> "ModelConfig":
         """Fill model-dependent defaults (widths, dropout) so the record is complete."""
         self.validate_name()
-        defaults = _DEFAULT_WIDTHS[self.name]
+        defaults = DEFAULT_WIDTHS[self.name]
         return dataclasses.replace(
             self,
             g_hidden=tuple(self.g_hidden) or defaults["g_hidden"],
@@ -73,6 +76,8 @@ class ModelConfig:
                 raise UserError("dcgan's --g-hidden takes two channel counts, e.g. 128,64")
         if self.num_classes and len(self.class_names) != self.num_classes:
             raise UserError(f"{self.num_classes} classes but {len(self.class_names)} class names")
+        if not (self.d_mbstd_group == 0 or 2 <= self.d_mbstd_group <= 64):
+            raise UserError(f"the minibatch-stddev group must be 0 (off) or 2..64, got {self.d_mbstd_group}")
         if not 1 <= self.label_dim <= 1024:
             raise UserError(f"label_dim must be in 1..1024, got {self.label_dim}")
 
@@ -97,7 +102,8 @@ class TrainConfig:
     steps: int = 0  # 0 -> derived from epochs
     epochs: int = 0  # 0 with steps 0 -> DEFAULT_STEPS
     batch_size: int = 64
-    lr: float = 2e-4
+    lr: float = 2e-4  # G's Adam learning rate (and D's unless d_lr is set)
+    d_lr: float = 0.0  # D's learning rate (0: the same as lr); a different one is TTUR (Heusel et al. 2017)
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
@@ -110,6 +116,9 @@ class TrainConfig:
     loss: str = "ns"  # ns (non-saturating, BCE on logits), hinge, wgan-gp
     gp_weight: float = 10.0  # wgan-gp's gradient penalty weight
     r1: float = 0.0  # R1 penalty weight gamma on real images (0: off)
+    gamma: float = 0.0  # zero-centred penalties on real and fake images: gamma / 2 * (R1 + R2) (0: off)
+    reg_every: int = 1  # lazy regularisation: the penalties every k-th D step, weighted by k
+    augment: tuple[str, ...] = ()  # DiffAugment for D (AUGMENTS), on real and fake alike
     d_steps: int = 1  # D steps per G step, each on its own batch
     ema_decay: float = 0.999  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
     eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
@@ -125,21 +134,26 @@ class TrainConfig:
             raise UserError("give --steps or --epochs, not both")
         if not 1 <= self.batch_size <= 65536:
             raise UserError(f"--batch-size must be in 1..65536, got {self.batch_size}")
-        if not 0.0 < self.lr <= 1.0:
-            raise UserError(f"--lr must be in (0, 1], got {self.lr}")
+        if not 0.0 < self.lr <= 1.0 or not 0.0 <= self.d_lr <= 1.0:
+            raise UserError(f"--lr must be in (0, 1] and --d-lr in [0, 1], got {self.lr} and {self.d_lr}")
         if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
             raise UserError("Adam betas must be in [0, 1)")
         if not 0 <= self.seed < 2**63:
             raise UserError(f"--seed must be in [0, 2**63), got {self.seed}")
         if self.device not in DEVICES:
             raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        for name in ("log_every", "sample_every", "ckpt_every", "d_steps"):
+        for name in ("log_every", "sample_every", "ckpt_every", "d_steps", "reg_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1")
         if self.loss not in LOSSES:
             raise UserError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.r1 < 0 or self.gp_weight < 0:
-            raise UserError("--r1 and --gp-weight must be >= 0")
+        if self.r1 < 0 or self.gp_weight < 0 or self.gamma < 0:
+            raise UserError(f"--r1, --gamma and --gp-weight must be >= 0, got {self.r1}, {self.gamma} and "
+                            f"{self.gp_weight}")
+        unknown = set(self.augment) - set(AUGMENTS)
+        if unknown:
+            raise UserError(f"--augment takes a comma-separated list of {', '.join(AUGMENTS)}; "
+                            f"unknown: {', '.join(sorted(unknown))}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.amp not in ("none", "bf16"):

@@ -7,6 +7,10 @@ each hidden Linear (momentum 0.2, i.e. Keras' 0.8; eps left at its default), D 7
 convolutions, BatchNorm + ReLU, tanh; D two 5x5 stride-2 convolutions (64, 128), LeakyReLU(0.2),
 dropout 0.3, a linear logit.
 
+D options for every model: spectral normalisation of every weight of D (``d_spectral_norm``) and a
+minibatch standard deviation feature joined to D's last features (``d_mbstd_group``, Karras et al.
+2018), which lets D see a batch's lack of variety.
+
 Conditional variants (``num_classes > 0``): G joins a label embedding to z; D is a projection
 discriminator (logit = head(h) + <embed(label), h>, Miyato & Koyama 2018).
 """
@@ -48,11 +52,32 @@ class LatentInput(nn.Module):
         return torch.cat([z, self.embed(labels)], dim=1)
 
 
+class MinibatchStd(nn.Module):
+    """h (N, F) -> (N, F + 1): the mean over features of the standard deviation within each group of
+    ``group`` consecutive samples, repeated for the group's members. D's passes put real and fake in
+    separate halves, and the trainer checks that the batch size is a multiple of the group, so a group
+    never mixes the two."""
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n, features = h.shape
+        group = min(self.group, n)
+        grouped = h.view(n // group, group, features)  # (N/G, G, F)
+        spread = grouped.var(dim=1, unbiased=False).add(1e-8).sqrt().mean(dim=1)  # (N/G,)
+        return torch.cat([h, spread.repeat_interleave(group).unsqueeze(1)], dim=1)
+
+
 class ProjectionHead(nn.Module):
-    """D's features h (N, F) [+ labels (N,)] -> logits (N,)."""
+    """D's features h (N, F) [+ labels (N,)] -> logits (N,), with the minibatch-stddev feature first
+    when the config asks for it."""
 
     def __init__(self, config: ModelConfig, features: int):
         super().__init__()
+        self.mbstd = MinibatchStd(config.d_mbstd_group) if config.d_mbstd_group else None
+        features += 1 if self.mbstd is not None else 0
         self.linear = nn.Linear(features, 1)
         self.embed = nn.Embedding(config.num_classes, features) if config.num_classes else None
         if self.embed is not None:
@@ -61,6 +86,8 @@ class ProjectionHead(nn.Module):
             nn.init.xavier_uniform_(self.embed.weight)
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.mbstd is not None:
+            h = self.mbstd(h)  # (N, F + 1)
         logits = self.linear(h).squeeze(1)  # (N,)
         if self.embed is not None:
             logits = logits + (self.embed(labels) * h).sum(dim=1)
@@ -152,8 +179,18 @@ class ConvDiscriminator(nn.Module):
         return self.head(self.features(images), labels)
 
 
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (one power iteration per forward) on every Linear and Conv weight."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
+
+
 def build_models(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """(G, D) for a resolved, validated config, freshly initialised from torch's current RNG."""
     if config.name == "dcgan":
-        return ConvGenerator(config), ConvDiscriminator(config)
-    return MLPGenerator(config), MLPDiscriminator(config)
+        G, D = ConvGenerator(config), ConvDiscriminator(config)
+    else:
+        G, D = MLPGenerator(config), MLPDiscriminator(config)
+    return G, spectral_normalise(D) if config.d_spectral_norm else D

@@ -15,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from onnxgan.errors import UserError
 
 from . import losses
+from .augment import augment
 from .config import ModelConfig, TrainConfig
 from .distributed import World
 from .models import build_models
@@ -30,10 +31,14 @@ class GANTrainer:
         self.device, self.world = device, world
         self.latent_dim, self.num_classes = model_config.latent_dim, model_config.num_classes
         self.loss, self.gp_weight, self.r1 = train_config.loss, train_config.gp_weight, train_config.r1
-        self.ema_decay = train_config.ema_decay
-        if world.distributed and (self.loss == "wgan-gp" or self.r1 > 0):
-            raise UserError("--loss wgan-gp and --r1 differentiate D's gradients, which DistributedDataParallel "
-                            "cannot do; train them in one process")
+        self.gamma, self.reg_every, self.augment = train_config.gamma, train_config.reg_every, train_config.augment
+        self.d_steps, self.ema_decay = train_config.d_steps, train_config.ema_decay
+        if world.distributed and (self.loss == "wgan-gp" or self.r1 > 0 or self.gamma > 0):
+            raise UserError("--loss wgan-gp, --r1 and --gamma differentiate D's gradients, which "
+                            "DistributedDataParallel cannot do; train them in one process")
+        if model_config.d_mbstd_group and train_config.batch_size % model_config.d_mbstd_group:
+            raise UserError(f"--batch-size {train_config.batch_size} must be a multiple of the minibatch-stddev "
+                            f"group ({model_config.d_mbstd_group})")
         G, D = build_models(model_config)
         if train_config.sync_bn:
             if device.type != "cuda" or not world.distributed:
@@ -56,8 +61,8 @@ class GANTrainer:
         # capturable keeps Adam's step count on the device, as a CUDA graph needs.
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=train_config.lr, betas=betas, fused=True,
                                       capturable=graphed)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.lr, betas=betas, fused=True,
-                                      capturable=graphed)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.d_lr or train_config.lr, betas=betas,
+                                      fused=True, capturable=graphed)
         self._sums = torch.zeros(4, device=device)  # d_loss, g_loss, D(x), D(G(z)) summed since last read
         self._count = 0
         self._ema_weight = torch.zeros((), device=device)  # 1 - decay, a tensor so a CUDA graph reads it
@@ -79,11 +84,12 @@ class GANTrainer:
         if self._captured is not None:
             self._captured.run(batches)
         else:
-            self._step(batches)
+            self._step(batches, step)
         self._count += 1
 
-    def _step(self, batches: list[Batch]) -> None:
-        """The step's work, all on the device (a CUDA graph can capture it)."""
+    def _step(self, batches: list[Batch], step: int) -> None:
+        """The step's work, all on the device (a CUDA graph can capture it); ``step`` picks the D steps
+        that take the lazy penalties."""
         for k, (real, real_labels) in enumerate(batches):
             n = real.shape[0]
             z = torch.randn(n, self.latent_dim, device=self.device)  # (N, latent_dim)
@@ -94,14 +100,20 @@ class GANTrainer:
                 else:
                     with torch.no_grad():
                         fake = self.G(z, fake_labels)
-            d_loss, real_out, fake_out = self._d_step(real, real_labels, fake.detach(), fake_labels)
+            regularise = (step * self.d_steps + k) % self.reg_every == 0  # lazy regularisation
+            d_loss, real_out, fake_out = self._d_step(real, real_labels, fake.detach(), fake_labels, regularise)
 
         # G step through the updated D. D's own weight gradients are not needed here, so autograd
         # skips them (about 8% of an mlp step's FLOPs); the plain D (not its DDP wrapper) is used
         # because no gradient of D is averaged in this step.
         self.D.requires_grad_(False)
         with self._autocast():
-            g_loss = losses.g_loss(self.loss, self.D_eval(fake, fake_labels))
+            fake_scores = self.D_eval(augment(fake, self.augment), fake_labels)  # (N,)
+            real_scores = None
+            if self.loss in losses.RELATIVISTIC:  # the pairing loss compares with D(x) of the updated D
+                with torch.no_grad():
+                    real_scores = self.D_eval(augment(real, self.augment), real_labels)  # (N,)
+            g_loss = losses.g_loss(self.loss, fake_scores, real_scores)
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
         self.D.requires_grad_(True)
@@ -113,20 +125,28 @@ class GANTrainer:
             squash = torch.sigmoid if self.loss == "ns" else (lambda t: t)  # P(real) for ns, raw otherwise
             self._sums += torch.stack([d_loss, g_loss, squash(real_out).mean(), squash(fake_out).mean()]).float()
 
-    def _d_step(self, real: torch.Tensor, real_labels, fake: torch.Tensor, fake_labels):
-        """One D update; returns (d_loss, D(real), D(fake)) detached from nothing (for stats)."""
+    def _d_step(self, real: torch.Tensor, real_labels, fake: torch.Tensor, fake_labels, regularise: bool):
+        """One D update; returns (d_loss, D(real), D(fake)) detached from nothing (for stats).
+
+        The zero-centred penalties (--r1 on real, --gamma on real and fake) are taken at D's input (the
+        augmented images), on D steps where ``regularise`` holds, weighted by --reg-every.
+        """
         n = real.shape[0]
-        if self.r1 > 0:
-            real = real.detach().requires_grad_(True)
+        penalised = regularise and (self.r1 > 0 or self.gamma > 0)
         labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+        # One D pass over real and fake together: one larger GEMM per layer instead of two.
+        images = augment(torch.cat([real, fake]), self.augment).detach().requires_grad_(penalised)  # (2N, C, H, W)
         with self._autocast():
-            # One D pass over real and fake together: one larger GEMM per layer instead of two.
-            real_out, fake_out = self.D_step(torch.cat([real, fake]), labels).split(n)  # (N,), (N,)
+            outputs = self.D_step(images, labels)  # (2N,)
+            real_out, fake_out = outputs.split(n)  # (N,), (N,)
             loss = losses.d_loss(self.loss, real_out.float(), fake_out.float())
             if self.loss == "wgan-gp":
-                loss = loss + self.gp_weight * losses.gradient_penalty(self.D, real.detach(), fake, real_labels)
-            if self.r1 > 0:
-                loss = loss + self.r1 * losses.r1_penalty(real_out, real)
+                loss = loss + self.gp_weight * losses.gradient_penalty(self.D, real, fake, real_labels)
+            if penalised:
+                norms = losses.squared_gradient_norms(outputs.float(), images)  # (2N,)
+                real_norm, fake_norm = norms[:n].mean(), norms[n:].mean()
+                penalty = (self.r1 + self.gamma) * real_norm + self.gamma * fake_norm  # R1 and R2 weights
+                loss = loss + 0.5 * self.reg_every * penalty
         self.opt_D.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_D.step()
@@ -196,8 +216,8 @@ class CapturedStep:
             raise UserError("--cuda-graph needs --device cuda (a GPU); drop it on the CPU")
         if trainer.world.distributed or train_config.compile or train_config.d_steps != 1:
             raise UserError("--cuda-graph works alone: one process, no --compile (use it instead), --d-steps 1")
-        if train_config.loss == "wgan-gp" or train_config.r1 > 0:
-            raise UserError("--cuda-graph does not capture gradient penalties (--loss wgan-gp, --r1)")
+        if train_config.loss == "wgan-gp" or train_config.r1 > 0 or train_config.gamma > 0:
+            raise UserError("--cuda-graph does not capture gradient penalties (--loss wgan-gp, --r1, --gamma)")
         self.trainer, self.eager_steps = trainer, 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: list[Batch] = []
@@ -207,7 +227,7 @@ class CapturedStep:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                self.trainer._step(batches)
+                self.trainer._step(batches, 0)  # no penalties here (refused above): the step is moot
             torch.cuda.current_stream().wait_stream(side)
             self.eager_steps += 1
             return
@@ -218,7 +238,7 @@ class CapturedStep:
                 optimizer.zero_grad(set_to_none=True)  # backward re-creates .grad in the graph's pool
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
-                self.trainer._step(self.static)  # recorded, not run: the replay below runs it
+                self.trainer._step(self.static, 0)  # recorded, not run: the replay below runs it
         static_real, static_labels = self.static[0]
         static_real.copy_(real)
         if static_labels is not None:
