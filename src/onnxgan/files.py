@@ -59,3 +59,17 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def refuse_overwriting_inputs(output: str | os.PathLike, *inputs: str | os.PathLike, flag: str = "-o") -> None:
+    """A ``UserError`` when ``output`` is the same file as one of ``inputs`` (by device and inode, so a
+    link, ``./`` or another spelling of the name is caught too): the write would destroy what it reads."""
+    try:
+        target = os.stat(output)
+    except OSError:  # missing: it cannot be an input
+        return
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(target, os.stat(source)):
+                raise UserError(f"{flag} {output}: is the input {source}; writing there would destroy it, "
+                                "choose another output")
