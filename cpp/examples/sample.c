@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
   const long long h = info.height, w = info.width, c = info.channels;
   const size_t pixels_size = (size_t)(count * h * w * c);
   unsigned char *pixels = malloc(pixels_size); /* (count, H, W, C) */
-  if (!pixels || onnxgan_sample(model, count, seed, NULL, ONNXGAN_OUTPUT_UINT8, pixels, pixels_size) != ONNXGAN_OK) {
+  if (!pixels || onnxgan_sample(model, count, seed, 0.0, NULL, ONNXGAN_OUTPUT_UINT8, pixels, pixels_size) != ONNXGAN_OK) {
     free(pixels);
     onnxgan_close(model);
     return fail("cannot sample");

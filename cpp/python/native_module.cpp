@@ -99,7 +99,7 @@ py::array_t<float> latent(int64_t n, int64_t latent_dim, uint64_t seed) {
   if (n < 0 || latent_dim <= 0)
     throw py::value_error("need n >= 0 and latent_dim > 0, got n=" + std::to_string(n) + ", latent_dim=" + std::to_string(latent_dim));
   py::array_t<float> out({py::ssize_t(n), py::ssize_t(latent_dim)});
-  check(onnxgan_latent(n, latent_dim, seed, out.mutable_data(), size_t(out.nbytes())));
+  check(onnxgan_latent(n, latent_dim, seed, 0.0, out.mutable_data(), size_t(out.nbytes())));
   return out;
 }
 

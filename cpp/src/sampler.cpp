@@ -9,6 +9,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "error.h"
@@ -19,6 +20,7 @@
 struct onnxgan_model {
   std::mutex mutex;  // one call at a time: the network owns one thread pool and its scratch
   std::unique_ptr<onnxgan::Network> network;
+  std::vector<std::pair<std::string, std::string>> metadata;  // metadata_props (key, JSON text), file order
 };
 
 namespace onnxgan {
@@ -58,9 +60,11 @@ onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
   const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16;
   const Kernel &kernel = select_kernel(o.kernel);
   const int threads = resolve_threads(o.threads);
-  Plan plan = build_plan(onnx::parse_model(bytes));
+  onnx::Model parsed = onnx::parse_model(bytes);
+  Plan plan = build_plan(parsed);
   auto model = std::make_unique<onnxgan_model>();
   model->network = std::make_unique<Network>(std::move(plan), kernel, half, threads);
+  model->metadata = std::move(parsed.metadata);
   return model.release();
 }
 
@@ -97,6 +101,17 @@ void generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *la
   check_labels(plan, n, labels);
   std::lock_guard<std::mutex> lock(model->mutex);
   model->network->generate(n, z, labels, out);
+}
+
+// z float (n, latent_dim) of seed, truncated as runtime/latent.py specifies when truncation != 0.
+void latent(int64_t n, int64_t latent_dim, uint64_t seed, double truncation, float *z) {
+  const size_t count = checked_bytes(n, latent_dim, sizeof(float)) / sizeof(float);
+  standard_normal(seed, count, z);
+  if (truncation == 0.0) return;
+  if (!(truncation >= kMinTruncation))  // NaN included
+    fail_argument("truncation must be 0 (none) or >= 0.1, got " + std::to_string(truncation));
+  require(count <= kAttemptStride, "truncation covers at most 2**40 latent numbers (n * latent_dim)");
+  truncate(seed, count, float(truncation), z);
 }
 
 // float (n, C, H, W) in [low, high] -> uint8 (n, H, W, C), as onnxgan.images.to_uint8 does for [-1, 1].
@@ -168,6 +183,25 @@ onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info) 
     info->threads = network.threads();
     info->precision = network.half() ? ONNXGAN_PRECISION_FLOAT16 : ONNXGAN_PRECISION_FLOAT32;
     info->kernel = network.kernel().id;
+    info->metadata_count = int64_t(model->metadata.size());
+  });
+}
+
+onnxgan_status onnxgan_metadata_entry(const onnxgan_model *model, int64_t index, const char **key, const char **value) {
+  return guarded([&] {
+    require(model != nullptr && key != nullptr && value != nullptr, "model, key and value must not be NULL");
+    require(index >= 0 && uint64_t(index) < model->metadata.size(), "index is outside 0..metadata_count-1");
+    *key = model->metadata[size_t(index)].first.c_str();
+    *value = model->metadata[size_t(index)].second.c_str();
+  });
+}
+
+onnxgan_status onnxgan_metadata(const onnxgan_model *model, const char *key, const char **value) {
+  return guarded([&] {
+    require(model != nullptr && key != nullptr && value != nullptr, "model, key and value must not be NULL");
+    *value = nullptr;
+    for (const auto &[name, text] : model->metadata)
+      if (name == key) *value = text.c_str();  // the last of repeated keys, as onnx.load's dict keeps it
   });
 }
 
@@ -176,8 +210,8 @@ onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, const float *z,
   return guarded([&] { generate(model, n, z, labels, out, out_size); });
 }
 
-onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, const int64_t *labels, int format,
-                              void *out, size_t out_size) {
+onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, double truncation, const int64_t *labels,
+                              int format, void *out, size_t out_size) {
   return guarded([&] {
     require(model != nullptr, "model is NULL");
     require(format == ONNXGAN_OUTPUT_FLOAT32 || format == ONNXGAN_OUTPUT_UINT8, "format must be 0 (float32) or 1 (uint8)");
@@ -186,7 +220,7 @@ onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, co
     const size_t needed = checked_bytes(n, size, format == ONNXGAN_OUTPUT_UINT8 ? 1 : sizeof(float));
     require(out_size >= needed && (n == 0 || out != nullptr), "out is smaller than n images");
     std::vector<float> z(checked_bytes(n, plan.latent_dim, sizeof(float)) / sizeof(float));  // (n, latent_dim)
-    standard_normal(seed, z.size(), z.data());
+    latent(n, plan.latent_dim, seed, truncation, z.data());
     std::vector<int64_t> cycled;
     if (plan.num_classes > 0 && labels == nullptr) {  // row i gets class i % num_classes
       cycled.resize(size_t(n));
@@ -203,12 +237,13 @@ onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, co
   });
 }
 
-onnxgan_status onnxgan_latent(int64_t n, int64_t latent_dim, uint64_t seed, float *out, size_t out_size) {
+onnxgan_status onnxgan_latent(int64_t n, int64_t latent_dim, uint64_t seed, double truncation, float *out,
+                              size_t out_size) {
   return guarded([&] {
     require(latent_dim > 0, "latent_dim must be > 0");
     const size_t bytes = checked_bytes(n, latent_dim, sizeof(float));
     require(out_size >= bytes && (n == 0 || out != nullptr), "out is smaller than n * latent_dim floats");
-    standard_normal(seed, bytes / sizeof(float), out);
+    latent(n, latent_dim, seed, truncation, out);
   });
 }
 

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   onnxgan_info info;
   if (onnxgan_get_info(model, &info) == ONNXGAN_OK && info.image_size <= (1 << 20)) {
     std::vector<float> images(size_t(2 * info.image_size));
-    onnxgan_sample(model, 2, 0, nullptr, ONNXGAN_OUTPUT_FLOAT32, images.data(), images.size() * sizeof(float));
+    onnxgan_sample(model, 2, 0, 0.0, nullptr, ONNXGAN_OUTPUT_FLOAT32, images.data(), images.size() * sizeof(float));
   }
   onnxgan_close(model);
   return 0;

@@ -20,7 +20,7 @@ static int64_t request_n(int r) { return 1 + r % 3; }
 
 static int sample(int r, float *out) {
   size_t size = sizeof(float) * (size_t)(request_n(r) * info.image_size);
-  return onnxgan_sample(model, request_n(r), (uint64_t)r * 7919u, NULL, ONNXGAN_OUTPUT_FLOAT32, out, size);
+  return onnxgan_sample(model, request_n(r), (uint64_t)r * 7919u, 0.0, NULL, ONNXGAN_OUTPUT_FLOAT32, out, size);
 }
 
 static void *worker(void *arg) {

@@ -8,14 +8,26 @@
  *   if (onnxgan_open_file("model.onnx", NULL, &model) != ONNXGAN_OK) puts(onnxgan_last_error());
  *   onnxgan_info info; onnxgan_get_info(model, &info);
  *   float *images = malloc(sizeof(float) * 16 * info.image_size);          (16, C, H, W)
- *   onnxgan_sample(model, 16, 42, NULL, ONNXGAN_OUTPUT_FLOAT32, images, sizeof(float) * 16 * info.image_size);
+ *   onnxgan_sample(model, 16, 42, 0.0, NULL, ONNXGAN_OUTPUT_FLOAT32, images, sizeof(float) * 16 * info.image_size);
  *   onnxgan_close(model);
+ *
+ * Linking: the CMake package's onnxgan::sampler (static; its link interface carries the C++ runtime
+ * and libm, so C-only projects link it) or onnxgan::sampler_shared (libonnxgan.so, self-contained).
  */
 #ifndef ONNXGAN_SAMPLER_H
 #define ONNXGAN_SAMPLER_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "onnxgan/version.h" /* ONNXGAN_VERSION_MAJOR, _MINOR, _PATCH, ONNXGAN_VERSION_STRING */
+
+/* The entry points are the only symbols the library exports (its internals are hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ONNXGAN_API __attribute__((visibility("default")))
+#else
+#define ONNXGAN_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,40 +75,50 @@ typedef struct onnxgan_info {
   int threads;                     /* threads in use, the calling one included */
   int precision;                   /* onnxgan_precision in use */
   int kernel;                      /* onnxgan_kernel in use (never AUTO) */
+  int64_t metadata_count;          /* entries of the file's metadata_props (onnxgan_metadata_entry) */
 } onnxgan_info;
 
 typedef struct onnxgan_model onnxgan_model;
 
-/* The library's version, e.g. "0.1.0"; the same string as the Python package's. */
-const char *onnxgan_version(void);
+/* The library's version, e.g. "0.1.0": ONNXGAN_VERSION_STRING of the build, the Python package's. */
+ONNXGAN_API const char *onnxgan_version(void);
 
 /* The message of the last failure on this thread ("" if none); valid until the next call here. */
-const char *onnxgan_last_error(void);
+ONNXGAN_API const char *onnxgan_last_error(void);
 
 /* Loads a model. options may be NULL (defaults: all zero). On success *model is a new handle. */
-onnxgan_status onnxgan_open_file(const char *path, const onnxgan_options *options, onnxgan_model **model);
+ONNXGAN_API onnxgan_status onnxgan_open_file(const char *path, const onnxgan_options *options, onnxgan_model **model);
 /* The same from memory; the bytes are copied as needed and may be freed on return. */
-onnxgan_status onnxgan_open_memory(const void *data, size_t size, const onnxgan_options *options,
-                                   onnxgan_model **model);
+ONNXGAN_API onnxgan_status onnxgan_open_memory(const void *data, size_t size, const onnxgan_options *options,
+                                               onnxgan_model **model);
 
-onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info);
+ONNXGAN_API onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info);
+
+/* Metadata entry index (0 .. info.metadata_count - 1), in file order: *key and *value (a JSON text,
+ * e.g. "class_names" -> ["0", "1"]; keys in docs/onnx-contract.md), valid until onnxgan_close. */
+ONNXGAN_API onnxgan_status onnxgan_metadata_entry(const onnxgan_model *model, int64_t index, const char **key,
+                                                  const char **value);
+/* The JSON text of metadata key `key`, or *value = NULL (still ONNXGAN_OK) when the file lacks it. */
+ONNXGAN_API onnxgan_status onnxgan_metadata(const onnxgan_model *model, const char *key, const char **value);
 
 /* z float (n, latent_dim) -> images float (n, C, H, W). labels: int64 (n,) in 0..num_classes-1 for
  * conditional models, NULL otherwise. out_size is the size of out in bytes. n may be 0. */
-onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels,
-                                float *out, size_t out_size);
+ONNXGAN_API onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels,
+                                            float *out, size_t out_size);
 
-/* generate() on z = onnxgan_latent(n, latent_dim, seed). For conditional models labels NULL means
- * row i gets class i % num_classes. out: format (onnxgan_output), out_size in bytes. */
-onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, const int64_t *labels, int format,
-                              void *out, size_t out_size);
+/* generate() on z = onnxgan_latent(n, latent_dim, seed, truncation). For conditional models labels
+ * NULL means row i gets class i % num_classes. out: format (onnxgan_output), out_size in bytes. */
+ONNXGAN_API onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, double truncation,
+                                          const int64_t *labels, int format, void *out, size_t out_size);
 
 /* The latent RNG "splitmix64-boxmuller-v1" (runtime/latent.py): z float (n, latent_dim), bit for bit
- * the same as Python's. out_size in bytes. */
-onnxgan_status onnxgan_latent(int64_t n, int64_t latent_dim, uint64_t seed, float *out, size_t out_size);
+ * the same as Python's. truncation 0: none; otherwise >= 0.1: every |z| above it is redrawn by the
+ * rule "truncated-resample-v1" (runtime/latent.py; n * latent_dim <= 2**40). out_size in bytes. */
+ONNXGAN_API onnxgan_status onnxgan_latent(int64_t n, int64_t latent_dim, uint64_t seed, double truncation, float *out,
+                                          size_t out_size);
 
 /* Frees the model; NULL is allowed. */
-void onnxgan_close(onnxgan_model *model);
+ONNXGAN_API void onnxgan_close(onnxgan_model *model);
 
 #ifdef __cplusplus
 }
