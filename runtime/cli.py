@@ -23,6 +23,7 @@ from onnxgan.files import atomic_write
 from onnxgan.images import grid, save_png, to_uint8
 
 from .backends import BACKENDS, DEVICES
+from .latent import MIN_TRUNCATION
 from .sampler import Sampler
 from .shards import FORMATS, run_job, worker_threads
 
@@ -38,12 +39,15 @@ FRAME_MS = 120  # GIF frame duration
                    "with --interpolate: OUT.png (a strip) or OUT.gif.")
 @click.option("-n", "count", type=click.IntRange(min=1), default=64, show_default=True, help="How many images.")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
-              help="The same seed gives the same images on every backend and machine.")
+              help="The same seed gives the same z on every backend and machine (images: docs/native.md).")
 @click.option("--label", default=None, help="Class (number or name) for every image of a conditional model "
                                              "[default: cycle through the classes].")
 @click.option("--interpolate", nargs=2, type=click.IntRange(0, 2**64 - 1), default=None, metavar="SEED_A SEED_B",
               help="Walk from z(SEED_A) to z(SEED_B) along a great circle (slerp) instead of sampling.")
 @click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
+@click.option("--truncation", type=click.FloatRange(min=MIN_TRUNCATION), default=None, metavar="T",
+              help=f"Redraw every latent value with |z| > T (T >= {MIN_TRUNCATION}; smaller: more typical, less varied "
+                   "images), by a rule every backend follows bit for bit (runtime/latent.py) [default: off].")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -58,7 +62,7 @@ FRAME_MS = 120  # GIF frame duration
 @click.pass_context
 def main(ctx: click.Context, model: str, output: str, count: int, seed: int, label: str | None, interpolate: tuple[int, int] | None,
          steps: int, backend: str, device: str, threads: int | None, shard_size: int | None, workers: int,
-         shard_format: str) -> None:
+         shard_format: str, truncation: float | None) -> None:
     """Draw images from a generator exported by gan-export.
 
     \b
@@ -81,6 +85,8 @@ def main(ctx: click.Context, model: str, output: str, count: int, seed: int, lab
     kind = _output_kind(output, interpolating=interpolate is not None)
     if shard_size is not None and kind != "folder":
         raise UserError(f"-o {output}: a --shard-size job writes a folder; give one (e.g. -o shards/)")
+    if shard_size is not None and truncation is not None:
+        raise UserError("--truncation does not apply to --shard-size jobs yet; sample without --shard-size")
     sampler = Sampler(model, backend=backend, device=device,
                       threads=threads if shard_size is None else worker_threads(workers, threads))
     label_value = _label(sampler, label)
@@ -89,12 +95,12 @@ def main(ctx: click.Context, model: str, output: str, count: int, seed: int, lab
                            device))
         return
     if interpolate is not None:
-        pixels = sampler.interpolate(*interpolate, steps, label=label_value)
+        pixels = sampler.interpolate(*interpolate, steps, label=label_value, truncation=truncation)
         what = f"{steps} steps from seed {interpolate[0]} to {interpolate[1]}"
         labels = z = None
     else:
         labels = sampler.labels(count, label_value)
-        z = sampler.latent(count, seed)  # (n, latent_dim)
+        z = sampler.latent(count, seed, truncation)  # (n, latent_dim)
         pixels = to_uint8(sampler.generate(z, labels))
         what = f"{count} images, seed {seed}"
     if kind == "png":

@@ -17,7 +17,7 @@ from onnxgan.images import to_uint8
 
 from .backends import BACKENDS, DEVICES, open_backend
 from .contract import ModelInfo
-from .latent import latent
+from .latent import check_truncation, latent
 from .onnx_meta import NotOnnx, read_metadata_props
 
 Labels = int | Sequence[int] | np.ndarray | None
@@ -48,14 +48,21 @@ class Sampler:
         self.model_info = ModelInfo.from_metadata(props, self.source)
         self._backend = open_backend(backend, data, self.model_info, device, threads, self.source)
 
-    def latent(self, n: int, seed: int = 0) -> np.ndarray:
-        """The z behind ``sample(n, seed)``: float32 (n, latent_dim)."""
+    def latent(self, n: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
+        """The z behind ``sample(n, seed, truncation=...)``: float32 (n, latent_dim).
+
+        truncation: None, or t >= 0.1: every |z| > t is redrawn (runtime/latent.py's portable rule).
+        """
         if n < 0:
             raise UserError(f"the number of samples must be >= 0, got {n}")
         if not 0 <= seed < 2**64:
             raise UserError(f"seed must be in [0, 2**64), got {seed}")
+        try:
+            check_truncation(truncation)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         check_fits_in_memory(n, self.model_info)
-        return latent(n, self.model_info.latent_dim, seed)
+        return latent(n, self.model_info.latent_dim, seed, truncation)
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """z float32 (N, latent_dim) [+ labels int64 (N,)] -> images float32 (N, C, H, W) in [-1, 1]."""
@@ -77,22 +84,25 @@ class Sampler:
             return np.empty((0, *info.image_shape), dtype=np.float32)
         return self._backend.run(np.ascontiguousarray(z), labels)
 
-    def sample(self, n: int, seed: int = 0, labels: Labels = None) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, labels: Labels = None, truncation: float | None = None) -> np.ndarray:
         """n images as uint8 (n, H, W) for one channel or (n, H, W, C).
 
         labels (conditional models): one class for all, one per image, or None to cycle 0, 1, 2, ...
+        truncation: see ``latent``.
         """
-        return to_uint8(self.generate(self.latent(n, seed), self.labels(n, labels)))
+        return to_uint8(self.generate(self.latent(n, seed, truncation), self.labels(n, labels)))
 
-    def interpolate(self, seed_a: int, seed_b: int, steps: int, label: int | None = None) -> np.ndarray:
-        """``steps`` uint8 images along the great circle (slerp) from z(seed_a) to z(seed_b).
+    def interpolate(self, seed_a: int, seed_b: int, steps: int, label: int | None = None,
+                    truncation: float | None = None) -> np.ndarray:
+        """``steps`` uint8 images along the great circle (slerp) from z(seed_a) to z(seed_b) (each
+        truncated as ``latent`` says).
 
         Slerp rather than lerp: a straight line between two Gaussian z passes through points of
         unusually small norm, which the generator never saw in training, and the middle images fade.
         """
         if steps < 2:
             raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
-        a, b = self.latent(1, seed_a)[0], self.latent(1, seed_b)[0]  # (latent_dim,) each
+        a, b = self.latent(1, seed_a, truncation)[0], self.latent(1, seed_b, truncation)[0]  # (latent_dim,) each
         z = slerp(a, b, np.linspace(0.0, 1.0, steps))  # (steps, latent_dim)
         return to_uint8(self.generate(z, self.labels(steps, label)))
 
