@@ -20,7 +20,7 @@ from PIL import Image
 from onnxgan.cli import CONTEXT_SETTINGS, Command
 from onnxgan.errors import UserError
 from onnxgan.files import atomic_write
-from onnxgan.images import grid, save_png, to_uint8
+from onnxgan.images import grid, save_png
 
 from .backends import BACKENDS, DEVICES
 from .latent import MIN_TRUNCATION
@@ -101,7 +101,7 @@ def main(ctx: click.Context, model: str, output: str, count: int, seed: int, lab
     else:
         labels = sampler.labels(count, label_value)
         z = sampler.latent(count, seed, truncation)  # (n, latent_dim)
-        pixels = to_uint8(sampler.generate(z, labels))
+        pixels = sampler.pixels(z, labels)
         what = f"{count} images, seed {seed}"
     if kind == "png":
         save_png(grid(pixels, columns=steps if interpolate else None, scale=SCALE), output)

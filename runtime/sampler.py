@@ -16,9 +16,9 @@ from onnxgan.errors import UserError
 from onnxgan.images import to_uint8
 
 from .backends import BACKENDS, DEVICES, open_backend
-from .contract import ModelInfo
+from .contract import ModelInfo, check_interface
 from .latent import check_truncation, latent
-from .onnx_meta import NotOnnx, read_metadata_props
+from .onnx_meta import NotOnnx, read_header
 
 Labels = int | Sequence[int] | np.ndarray | None
 
@@ -42,10 +42,11 @@ class Sampler:
             raise UserError(f"threads must be >= 1 (or None for the default), got {threads}")
         self.source, data = _read(model)
         try:
-            props = read_metadata_props(data)
+            header = read_header(data)
         except NotOnnx as e:
             raise UserError(f"{self.source}: not an ONNX model file ({e})") from None
-        self.model_info = ModelInfo.from_metadata(props, self.source)
+        self.model_info = ModelInfo.from_metadata(header.metadata, self.source)
+        check_interface(header, self.model_info, self.source)
         self._backend = open_backend(backend, data, self.model_info, device, threads, self.source)
 
     def latent(self, n: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
@@ -65,7 +66,7 @@ class Sampler:
         return latent(n, self.model_info.latent_dim, seed, truncation)
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """z float32 (N, latent_dim) [+ labels int64 (N,)] -> images float32 (N, C, H, W) in [-1, 1]."""
+        """z float32 (N, latent_dim) [+ labels int64 (N,)] -> images float32 (N, C, H, W) in value_range."""
         info = self.model_info
         if not isinstance(z, np.ndarray) or z.dtype != np.float32 or z.ndim != 2 or z.shape[1] != info.latent_dim:
             raise UserError(f"z must be a float32 array of shape (N, {info.latent_dim}), got "
@@ -90,7 +91,11 @@ class Sampler:
         labels (conditional models): one class for all, one per image, or None to cycle 0, 1, 2, ...
         truncation: see ``latent``.
         """
-        return to_uint8(self.generate(self.latent(n, seed, truncation), self.labels(n, labels)))
+        return self.pixels(self.latent(n, seed, truncation), self.labels(n, labels))
+
+    def pixels(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """``generate(z, labels)`` mapped from the model's value_range to uint8 (N, H, W) or (N, H, W, C)."""
+        return to_uint8(self.generate(z, labels), self.model_info.value_range)
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int, label: int | None = None,
                     truncation: float | None = None) -> np.ndarray:
@@ -104,7 +109,7 @@ class Sampler:
             raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
         a, b = self.latent(1, seed_a, truncation)[0], self.latent(1, seed_b, truncation)[0]  # (latent_dim,) each
         z = slerp(a, b, np.linspace(0.0, 1.0, steps))  # (steps, latent_dim)
-        return to_uint8(self.generate(z, self.labels(steps, label)))
+        return self.pixels(z, self.labels(steps, label))
 
     def labels(self, n: int, labels: Labels) -> np.ndarray | None:
         """The int64 (n,) labels for a request (see ``sample``); None for unconditional models."""

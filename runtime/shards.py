@@ -31,7 +31,6 @@ from tqdm import tqdm
 
 from onnxgan.errors import UserError
 from onnxgan.files import atomic_write
-from onnxgan.images import to_uint8
 
 from .latent import _GOLDEN, standard_normal
 from .sampler import Sampler, check_fits_in_memory
@@ -102,7 +101,7 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
     info = sampler.model_info
     z = shard_latent(job.seed, first, count, info.latent_dim)  # (count, latent_dim)
     labels = shard_labels(info.num_classes, job.label, first, count)
-    pixels = to_uint8(sampler.generate(z, labels))  # (count, H, W) or (count, H, W, C)
+    pixels = sampler.pixels(z, labels)  # (count, H, W) or (count, H, W, C)
     path = folder / job.name(k)
     if job.format == "npz":
         with atomic_write(path) as f:  # numpy writes fixed zip timestamps: same arrays, same bytes

@@ -30,6 +30,8 @@ def write_checkpoint(path: Path, config, seed: int = 0, step: int = 3, ema: bool
 
     from onnxgan.train.checkpoint import save_checkpoint
     from onnxgan.train.config import TrainConfig
+    from onnxgan.train.distributed import World
+    from onnxgan.train.loop import rng_state
     from onnxgan.train.models import build_models
 
     torch.manual_seed(seed)
@@ -45,7 +47,7 @@ def write_checkpoint(path: Path, config, seed: int = 0, step: int = 3, ema: bool
         "model_config": config.to_dict(), "train_config": TrainConfig(seed=seed).to_dict(),
         "G": G.state_dict(), "D": D.state_dict(),
         "opt_G": optimizers[0].state_dict(), "opt_D": optimizers[1].state_dict(),
-        "step": step, "epoch": 0, "batch_in_epoch": step, "rng": {"cpu": torch.get_rng_state(), "cuda": []},
+        "step": step, "epoch": 0, "batch_in_epoch": step, "rng": World().gather(rng_state()),  # as gan-train
     }
     if ema:
         state["G_ema"] = {key: value * 0.5 if value.is_floating_point() else value

@@ -4,8 +4,6 @@ error <= 1e-4; identical output for 1, 2 and 3 threads; the portable, AVX2 and A
 random odd shapes; the latent RNG bit for bit; the fp16 weight mode within its stated bound; input checks."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -15,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import write_checkpoint
 from onnxgan.export.onnx_export import export_checkpoint
+from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.latent import latent
 from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.config import ModelConfig
@@ -62,8 +61,9 @@ def make_mlp(latent_dim: int, widths: list[int], activations: list[str] | None =
     graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim])],
                               [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 1, width_in])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    helper.set_model_props(model, {"latent_dim": str(latent_dim), "image_shape": json.dumps([1, 1, width_in]),
-                                   "num_classes": "0", "latent_rng": '"splitmix64-boxmuller-v1"'})
+    info = ModelInfo(model="hand-mlp", latent_dim=latent_dim, image_shape=(1, 1, width_in), num_classes=0,
+                     class_names=(), training_step=0, package_version="0")
+    helper.set_model_props(model, info.to_metadata())
     return model
 
 

@@ -17,7 +17,7 @@ from onnxgan.errors import UserError
 from onnxgan.runtime import Sampler, latent
 from onnxgan.runtime.backends import _auto_backend, cuda_device_present, native_available
 from onnxgan.runtime.contract import ModelInfo
-from onnxgan.runtime.onnx_meta import NotOnnx, read_metadata_props
+from onnxgan.runtime.onnx_meta import NotOnnx, read_header
 from onnxgan.runtime.sampler import slerp
 
 # The fast path beside its reference: every backend this install has runs the same tests.
@@ -212,7 +212,7 @@ def test_bad_options_are_refused(tiny_model, kwargs, message):
 
 
 def test_foreign_onnx_gets_a_clear_message(tmp_path):
-    with pytest.raises(UserError, match="not an onnxgan generator .* make one with gan-export"):
+    with pytest.raises(UserError, match="not an onnxgan generator; make one with gan-export"):
         Sampler(foreign_model(tmp_path / "f.onnx"))
 
 
@@ -227,18 +227,13 @@ def test_files_that_are_not_onnx_or_missing_are_refused(tmp_path, tiny_model):
             Sampler(path)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"onnxgan_format": "2"}, "format 2 is not supported"),
-    ({"latent_dim": None}, "lacks latent_dim"),
-    ({"latent_dim": "{"}, "broken onnxgan metadata"),
-    ({"latent_dim": '"8"'}, "expected an integer"),
-    ({"latent_dim": "0"}, "latent_dim 0"),
-    ({"image_shape": "[1, 8]"}, r"image_shape \[1, 8\]"),
-    ({"num_classes": "2", "class_names": '["a"]'}, "num_classes 2 with 1 class names"),
-    ({"latent_rng": '"mt19937"'}, "latent RNG 'mt19937'"),
-    ({"latent_dim": "9"}, "do not match its onnxgan metadata"),
-    ({"weights_dtype": '"int4"'}, "weights_dtype 'int4'"),
-    ({"num_classes": "2"}, "do not match its onnxgan metadata"),
+@pytest.mark.parametrize("changes, message", [  # tests/test_contract.py has every kind, on both readers
+    ({"onnxgan_format": "2"}, "'onnxgan_format' is not supported: format 2 .* upgrade onnxgan or re-export"),
+    ({"latent_dim": None}, "'latent_dim' is missing: re-export the model with gan-export"),
+    ({"latent_dim": "{"}, "'latent_dim' has the wrong type: expected an integer"),
+    ({"num_classes": "2", "class_names": '["a"]'}, "'class_names' is out of range: 1 names for 2 classes"),
+    ({"latent_rng": '"mt19937"'}, "'latent_rng' is not supported: 'mt19937' is unknown .* upgrade onnxgan"),
+    ({"num_classes": "2"}, "'num_classes' disagrees with the graph: 2, but the graph has no label input"),
 ])
 def test_broken_metadata_is_refused_with_the_reason(tmp_path, tiny_model, changes, message):
     with pytest.raises(UserError, match=message):
@@ -247,10 +242,13 @@ def test_broken_metadata_is_refused_with_the_reason(tmp_path, tiny_model, change
 
 def test_metadata_reader_agrees_with_the_onnx_package(tiny_model, tmp_path):
     model = onnx.load(tiny_model)
-    assert read_metadata_props(tiny_model.read_bytes()) == {p.key: p.value for p in model.metadata_props}
-    assert ModelInfo.from_metadata(read_metadata_props(tiny_model.read_bytes()), "t").latent_dim == 8
+    header = read_header(tiny_model.read_bytes())
+    assert header.metadata == {p.key: p.value for p in model.metadata_props}
+    assert ModelInfo.from_metadata(header.metadata, "t").latent_dim == 8
+    assert [(v.name, v.elem_type, v.dims) for v in header.inputs] == [("z", TensorProto.FLOAT, (None, 8))]
+    assert [(v.name, v.elem_type, v.dims) for v in header.outputs] == [("image", TensorProto.FLOAT, (None, 1, 8, 8))]
     unicode = with_metadata(tiny_model, tmp_path / "u.onnx", note=json.dumps("Zahlen · 数字"), extra="")
-    assert read_metadata_props(unicode.read_bytes())["note"] == json.dumps("Zahlen · 数字")
+    assert read_header(unicode.read_bytes()).metadata["note"] == json.dumps("Zahlen · 数字")
 
 
 @pytest.mark.parametrize("data, message", [
@@ -265,10 +263,13 @@ def test_metadata_reader_agrees_with_the_onnx_package(tiny_model, tmp_path):
     (b"\x08\x08\x3a\x00\x72\x02\x08\x01", "not a string"),  # metadata key given as a varint
     (b"\x08\x08\x3a\x00\x70\x01", "not a message"),  # metadata entry given as a varint
     (b"\x08\x08\x3a\x00\x72\x03\x0a\x01\xff", "not UTF-8"),
+    (b"\x08\x08\x38\x01", "the graph is not a message"),  # graph given as a varint
+    (b"\x08\x08\x3a\x05\x5a\x03\x0a\x01\xff", "a name is not UTF-8"),  # a graph input named b"\xff"
+    (b"\x08\x08\x3a\x04\x62\x02\x10\x01", "a type is not a message"),  # a graph output's type as a varint
 ])
 def test_metadata_reader_refuses_malformed_bytes(data, message):
     with pytest.raises(NotOnnx, match=message):
-        read_metadata_props(data)
+        read_header(data)
 
 
 def test_the_runtime_samples_without_importing_torch_or_onnx(tiny_model, tmp_path):

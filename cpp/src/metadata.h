@@ -1,26 +1,31 @@
-// Reading the JSON values of the contract's metadata_props (docs/onnx-contract.md): integers, lists
-// of numbers and strings only; anything else is a format error naming the key.
+// The contract's metadata_props (docs/onnx-contract.md): every key required, each value a JSON text of
+// one type and range. read_contract checks the keys in the contract's order, with the same rules and
+// the same refusal phrases as the Python reader (runtime/contract.py); tests/test_contract.py feeds
+// both readers the same broken files.
 #ifndef ONNXGAN_METADATA_H
 #define ONNXGAN_METADATA_H
 
-#include <optional>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace onnxgan {
 
-class Metadata {
- public:
-  explicit Metadata(const std::vector<std::pair<std::string, std::string>> &entries) : entries_(&entries) {}
-  std::optional<long long> integer(const std::string &key) const;
-  std::optional<std::vector<double>> numbers(const std::string &key) const;  // a JSON list of numbers
-  std::optional<std::string> string(const std::string &key) const;
-
- private:
-  const std::string *find(const std::string &key) const;
-  const std::vector<std::pair<std::string, std::string>> *entries_;
+// What a model.onnx promises about itself (the fields the native sampler uses).
+struct Contract {
+  int64_t latent_dim = 0;
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t num_classes = 0;
+  float value_min = -1.0f, value_max = 1.0f;
 };
+
+Contract read_contract(const std::vector<std::pair<std::string, std::string>> &metadata);
+
+// A refusal in the contract's words: "<subject> '<name>' <verdict>: <detail>", e.g.
+// "metadata 'latent_dim' is out of range: 0 (it must be 1..2147483647)". Verdicts: "is missing",
+// "has the wrong type", "is out of range", "is not supported", "disagrees with the graph".
+[[noreturn]] void refuse(const char *subject, const std::string &name, const char *verdict, const std::string &detail);
 
 }  // namespace onnxgan
 #endif

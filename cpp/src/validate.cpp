@@ -1,6 +1,8 @@
 // Graph validation: walks the nodes (ONNX orders them topologically) and accepts only a chain
 // input -> [Gather + Concat] -> (Gemm | MatMul [+ Add]) [activation] ... [Reshape] -> output,
-// with weights from initializers, Constant nodes or Cast(fp16 initializer). See docs/onnx-contract.md.
+// with weights from initializers, Constant nodes or Cast(fp16 initializer). First the contract: the
+// metadata (metadata.cpp), then the graph's inputs and output against it, with the refusal phrases the
+// Python reader uses (runtime/contract.py). See docs/onnx-contract.md.
 #include <cmath>
 #include <map>
 #include <string>
@@ -32,15 +34,16 @@ class Builder {
   Plan build();
 
  private:
-  void read_inputs();
+  void check_interface(const Contract &contract);
+  void read_inputs(const Contract &contract);
   void visit(const Node &node);
   const Value &input(const Node &node, size_t index);
   void require_current(const Node &node, size_t index);
   std::vector<float> floats(const Node &node, size_t index);
   void define_activation(const Node &node);
   void add_layer(const Node &node, std::vector<float> weight, bool weight_is_out_in, std::vector<float> bias);
-  void apply_metadata();
-  [[noreturn]] void refuse(const Node &node, const std::string &why);
+  void apply(const Contract &contract);
+  [[noreturn]] void refuse_node(const Node &node, const std::string &why);
 
   const onnx::Model &model_;
   Plan plan_;
@@ -50,15 +53,21 @@ class Builder {
   bool layer_open_ = false;            // the last node was a layer with no activation yet (Add may fold in)
   bool has_label_input_ = false, concat_done_ = false;
   const Tensor *embedding_ = nullptr;
-  std::string label_name_;
 };
 
-void Builder::refuse(const Node &node, const std::string &why) {
+std::string dims_text(const std::vector<onnx::Dim> &dims) {
+  std::string text = "(";
+  for (size_t i = 0; i < dims.size(); ++i)
+    text += (i ? ", " : "") + (dims[i].value >= 0 ? std::to_string(dims[i].value) : std::string(i ? "?" : "N"));
+  return text + ")";
+}
+
+void Builder::refuse_node(const Node &node, const std::string &why) {
   fail_unsupported("node '" + node.name + "' (" + node.op_type + "): " + why);
 }
 
 const Value &Builder::input(const Node &node, size_t index) {
-  if (index >= node.inputs.size() || node.inputs[index].empty()) refuse(node, "missing input " + std::to_string(index));
+  if (index >= node.inputs.size() || node.inputs[index].empty()) refuse_node(node, "missing input " + std::to_string(index));
   const auto found = values_.find(node.inputs[index]);
   if (found == values_.end()) fail_format("node '" + node.name + "' reads '" + node.inputs[index] + "', which is never defined");
   return found->second;
@@ -66,58 +75,78 @@ const Value &Builder::input(const Node &node, size_t index) {
 
 void Builder::require_current(const Node &node, size_t index) {
   const Value &value = input(node, index);
-  if (value.kind != Value::kActivation) refuse(node, "input " + std::to_string(index) + " must be the activation");
-  if (node.inputs[index] != current_) refuse(node, "the graph branches; only a single chain of layers is supported");
+  if (value.kind != Value::kActivation) refuse_node(node, "input " + std::to_string(index) + " must be the activation");
+  if (node.inputs[index] != current_) refuse_node(node, "the graph branches; only a single chain of layers is supported");
 }
 
 std::vector<float> Builder::floats(const Node &node, size_t index) {
   const Value &value = input(node, index);
-  if (value.kind != Value::kConstant) refuse(node, "input " + std::to_string(index) + " must be a constant (initializer)");
+  if (value.kind != Value::kConstant) refuse_node(node, "input " + std::to_string(index) + " must be a constant (initializer)");
   if (value.tensor->dtype == onnx::kFloat16 && !value.cast_to_float)
-    refuse(node, "float16 weights must pass through Cast(to=float)");
+    refuse_node(node, "float16 weights must pass through Cast(to=float)");
   return onnx::tensor_floats(*value.tensor);
 }
 
 void Builder::define_activation(const Node &node) {
-  if (node.outputs.empty() || node.outputs[0].empty()) refuse(node, "it has no output");
+  if (node.outputs.empty() || node.outputs[0].empty()) refuse_node(node, "it has no output");
   current_ = node.outputs[0];
   values_[current_] = Value{Value::kActivation};
 }
 
-void Builder::read_inputs() {
+// The graph's inputs and output, in the order runtime/contract.py checks them: z, the label input
+// against num_classes, no other input, then the one output image against image_shape.
+void Builder::check_interface(const Contract &contract) {
   std::map<std::string, bool> is_initializer;
-  for (const Tensor &tensor : model_.graph.initializers) {
-    values_[tensor.name] = Value{Value::kConstant, &tensor};
-    is_initializer[tensor.name] = true;
-  }
-  bool has_z = false;
+  for (const Tensor &tensor : model_.graph.initializers) is_initializer[tensor.name] = true;
+  const onnx::ValueInfo *z = nullptr, *label = nullptr, *image = nullptr;
   for (const onnx::ValueInfo &info : model_.graph.inputs) {
     if (is_initializer.count(info.name)) continue;  // IR < 4 lists initializers as inputs too
-    if (info.dtype == onnx::kFloat && !has_z) {
-      if (info.dims.size() != 2 || info.dims[1].value <= 0)
-        fail_unsupported("input '" + info.name + "' must be float32 (N, latent_dim) with a fixed latent_dim");
-      has_z = true;
-      plan_.latent_dim = info.dims[1].value;
-      current_ = info.name;
-      current_dims_ = {plan_.latent_dim};
-      values_[info.name] = Value{Value::kActivation};
-    } else if (info.dtype == onnx::kInt64 && !has_label_input_) {
-      if (info.dims.size() != 1) fail_unsupported("input '" + info.name + "' (labels) must be int64 (N,)");
-      has_label_input_ = true;
-      label_name_ = info.name;
-      values_[info.name] = Value{Value::kLabel};
-    } else {
-      fail_unsupported("input '" + info.name + "' (" + onnx::dtype_name(info.dtype) +
-                       ") is not the contract's z (float32) or label (int64)");
-    }
+    if (info.name == "z") z = &info;
+    if (info.name == "label") label = &info;
   }
-  if (!has_z) fail_unsupported("the model has no float32 input z (N, latent_dim)");
+  if (!z) refuse("input", "z", "is missing", "the contract's latent input is z, float32 (N, latent_dim)");
+  if (z->dtype != onnx::kFloat || z->dims.size() != 2) refuse("input", "z", "has the wrong type", "expected float32 (N, latent_dim)");
+  if (z->dims[1].value != contract.latent_dim)
+    refuse("metadata", "latent_dim", "disagrees with the graph",
+           std::to_string(contract.latent_dim) + ", the graph's z is " + dims_text(z->dims));
+  if ((label != nullptr) != (contract.num_classes > 0))
+    refuse("metadata", "num_classes", "disagrees with the graph",
+           std::to_string(contract.num_classes) + (label ? ", but the graph has a label input" : ", but the graph has no label input"));
+  if (label && (label->dtype != onnx::kInt64 || label->dims.size() != 1))
+    refuse("input", "label", "has the wrong type", "expected int64 (N,)");
+  for (const onnx::ValueInfo &info : model_.graph.inputs)
+    if (info.name != "z" && info.name != "label" && !is_initializer.count(info.name))
+      refuse("input", info.name, "is not supported", "the contract's inputs are z and label");
+  for (const onnx::ValueInfo &info : model_.graph.outputs)
+    if (info.name == "image") image = &info;
+  if (!image) refuse("output", "image", "is missing", "the contract's output is image, float32 (N, C, H, W)");
+  for (const onnx::ValueInfo &info : model_.graph.outputs)
+    if (info.name != "image") refuse("output", info.name, "is not supported", "the contract's only output is image");
+  if (image->dtype != onnx::kFloat || image->dims.size() != 4)
+    refuse("output", "image", "has the wrong type", "expected float32 (N, C, H, W)");
+  const int64_t shape[3] = {contract.channels, contract.height, contract.width};
+  for (int i = 0; i < 3; ++i)
+    if (image->dims[size_t(i) + 1].value != shape[i])
+      refuse("metadata", "image_shape", "disagrees with the graph", "[" + std::to_string(shape[0]) + ", " +
+             std::to_string(shape[1]) + ", " + std::to_string(shape[2]) + "], the graph's image is " + dims_text(image->dims));
+}
+
+void Builder::read_inputs(const Contract &contract) {
+  for (const Tensor &tensor : model_.graph.initializers) values_[tensor.name] = Value{Value::kConstant, &tensor};
+  plan_.latent_dim = contract.latent_dim;
+  current_ = "z";
+  current_dims_ = {plan_.latent_dim};
+  values_["z"] = Value{Value::kActivation};  // an input of the same name as an initializer overrides it
+  if (contract.num_classes > 0) {
+    has_label_input_ = true;
+    values_["label"] = Value{Value::kLabel};
+  }
 }
 
 void Builder::add_layer(const Node &node, std::vector<float> weight, bool weight_is_out_in, std::vector<float> bias) {
-  if (current_dims_.size() != 1) refuse(node, "its input must be 2-D (N, features)");
+  if (current_dims_.size() != 1) refuse_node(node, "its input must be 2-D (N, features)");
   const int64_t in = current_dims_[0];
-  if (in <= 0 || weight.size() % size_t(in) != 0 || weight.empty()) refuse(node, "the weight does not match the input width " + std::to_string(in));
+  if (in <= 0 || weight.size() % size_t(in) != 0 || weight.empty()) refuse_node(node, "the weight does not match the input width " + std::to_string(in));
   const int64_t out = int64_t(weight.size()) / in;
   Layer layer;
   layer.in = in;
@@ -130,7 +159,7 @@ void Builder::add_layer(const Node &node, std::vector<float> weight, bool weight
       for (int64_t j = 0; j < out; ++j) layer.weight[size_t(j * in + k)] = weight[size_t(k * out + j)];
   }
   if (bias.empty()) bias.assign(size_t(out), 0.0f);
-  if (int64_t(bias.size()) != out) refuse(node, "the bias has " + std::to_string(bias.size()) + " values for " + std::to_string(out) + " outputs");
+  if (int64_t(bias.size()) != out) refuse_node(node, "the bias has " + std::to_string(bias.size()) + " values for " + std::to_string(out) + " outputs");
   layer.bias = std::move(bias);
   plan_.layers.push_back(std::move(layer));
   current_dims_ = {out};
@@ -154,7 +183,7 @@ void Builder::visit(const Node &node) {
   if (!node.domain.empty() && node.domain != "ai.onnx")
     fail_unsupported("op '" + node.op_type + "' from domain '" + node.domain + "' is not supported: " + kSupported);
   for (const onnx::Attribute &a : node.attributes)
-    if (a.has_graph) refuse(node, "subgraphs are not supported");
+    if (a.has_graph) refuse_node(node, "subgraphs are not supported");
   const std::string &op = node.op_type;
   const auto attr_i = [&](const char *name, int64_t fallback) {
     const onnx::Attribute *a = node.attribute(name);
@@ -166,30 +195,30 @@ void Builder::visit(const Node &node) {
   };
   if (op == "Constant") {
     const onnx::Attribute *value = node.attribute("value");
-    if (!value || !value->t) refuse(node, "only Constant with a tensor 'value' is supported");
-    if (node.outputs.empty()) refuse(node, "it has no output");
+    if (!value || !value->t) refuse_node(node, "only Constant with a tensor 'value' is supported");
+    if (node.outputs.empty()) refuse_node(node, "it has no output");
     values_[node.outputs[0]] = Value{Value::kConstant, value->t.get()};
   } else if (op == "Cast") {
     const Value source = input(node, 0);
-    if (attr_i("to", 0) != onnx::kFloat) refuse(node, "only Cast to float32 is supported");
-    if (node.outputs.empty()) refuse(node, "it has no output");
+    if (attr_i("to", 0) != onnx::kFloat) refuse_node(node, "only Cast to float32 is supported");
+    if (node.outputs.empty()) refuse_node(node, "it has no output");
     if (source.kind == Value::kActivation) {  // a no-op on float activations
       require_current(node, 0);
       define_activation(node);
       return;
     }
     if (source.kind != Value::kConstant || (source.tensor->dtype != onnx::kFloat16 && source.tensor->dtype != onnx::kFloat))
-      refuse(node, "only Cast of float16/float32 initializers is supported");
+      refuse_node(node, "only Cast of float16/float32 initializers is supported");
     plan_.float16_weights |= source.tensor->dtype == onnx::kFloat16;
     values_[node.outputs[0]] = Value{Value::kConstant, source.tensor, true};
   } else if (op == "Gemm") {
     require_current(node, 0);
-    if (attr_i("transA", 0) != 0) refuse(node, "transA=1 is not supported");
+    if (attr_i("transA", 0) != 0) refuse_node(node, "transA=1 is not supported");
     const bool trans_b = attr_i("transB", 0) != 0;
     const float alpha = attr_f("alpha", 1.0f), beta = attr_f("beta", 1.0f);
     std::vector<float> weight = floats(node, 1);  // checks that input 1 is a constant first
     const Tensor &b = *input(node, 1).tensor;
-    if (current_dims_.size() != 1) refuse(node, "its input must be 2-D (N, features)");
+    if (current_dims_.size() != 1) refuse_node(node, "its input must be 2-D (N, features)");
     const int64_t in = current_dims_[0];
     if (trans_b)
       check_dims(node, b, {-1, in}, "(out, " + std::to_string(in) + ") with transB=1");
@@ -201,7 +230,7 @@ void Builder::visit(const Node &node) {
       const int64_t out = trans_b ? b.dims[0] : b.dims[1];
       const Tensor &c = *input(node, 2).tensor;
       if (!(c.dims == std::vector<int64_t>{out} || c.dims == std::vector<int64_t>{1, out}))
-        refuse(node, "the bias must have dims (" + std::to_string(out) + ") or (1, " + std::to_string(out) + ")");
+        refuse_node(node, "the bias must have dims (" + std::to_string(out) + ") or (1, " + std::to_string(out) + ")");
       for (float &v : bias) v *= beta;
     }
     if (alpha != 1.0f)
@@ -211,29 +240,29 @@ void Builder::visit(const Node &node) {
     require_current(node, 0);
     std::vector<float> weight = floats(node, 1);
     const Tensor &b = *input(node, 1).tensor;
-    if (current_dims_.size() != 1) refuse(node, "its input must be 2-D (N, features)");
+    if (current_dims_.size() != 1) refuse_node(node, "its input must be 2-D (N, features)");
     check_dims(node, b, {current_dims_[0], -1}, "(" + std::to_string(current_dims_[0]) + ", out)");
     add_layer(node, std::move(weight), false, {});
   } else if (op == "Add") {
     const size_t act = input(node, 0).kind == Value::kActivation ? 0 : 1;
     require_current(node, act);
-    if (!layer_open_) refuse(node, "Add is supported only as the bias right after MatMul/Gemm");
+    if (!layer_open_) refuse_node(node, "Add is supported only as the bias right after MatMul/Gemm");
     std::vector<float> bias = floats(node, 1 - act);
     const Tensor &c = *input(node, 1 - act).tensor;
     Layer &layer = plan_.layers.back();
     if (!(c.dims == std::vector<int64_t>{layer.out} || c.dims == std::vector<int64_t>{1, layer.out}))
-      refuse(node, "the bias must have dims (" + std::to_string(layer.out) + ")");
+      refuse_node(node, "the bias must have dims (" + std::to_string(layer.out) + ")");
     for (int64_t j = 0; j < layer.out; ++j) layer.bias[size_t(j)] += bias[size_t(j)];
     define_activation(node);
   } else if (op == "Relu" || op == "LeakyRelu" || op == "Tanh" || op == "Sigmoid") {
     require_current(node, 0);
-    if (!layer_open_) refuse(node, "activations are supported only right after a Gemm/MatMul (+ Add)");
+    if (!layer_open_) refuse_node(node, "activations are supported only right after a Gemm/MatMul (+ Add)");
     Layer &layer = plan_.layers.back();
     layer.activation = op == "Relu" ? Activation::kRelu
                        : op == "LeakyRelu" ? Activation::kLeakyRelu
                        : op == "Tanh" ? Activation::kTanh : Activation::kSigmoid;
     layer.alpha = attr_f("alpha", 0.01f);
-    if (!std::isfinite(layer.alpha)) refuse(node, "alpha must be finite");
+    if (!std::isfinite(layer.alpha)) refuse_node(node, "alpha must be finite");
     layer_open_ = false;
     define_activation(node);
   } else if (op == "Reshape" || op == "Flatten") {
@@ -242,21 +271,21 @@ void Builder::visit(const Node &node) {
     for (int64_t d : current_dims_) features *= d;
     std::vector<int64_t> dims;
     if (op == "Flatten") {
-      if (attr_i("axis", 1) != 1) refuse(node, "only axis=1 is supported");
+      if (attr_i("axis", 1) != 1) refuse_node(node, "only axis=1 is supported");
       dims = {features};
     } else {
       const Value &shape_value = input(node, 1);
-      if (shape_value.kind != Value::kConstant) refuse(node, "the shape must be a constant");
+      if (shape_value.kind != Value::kConstant) refuse_node(node, "the shape must be a constant");
       const std::vector<int64_t> shape = onnx::tensor_int64s(*shape_value.tensor);
       if (shape.size() < 2 || shape.size() > 4 || (shape[0] != -1 && shape[0] != 0) || attr_i("allowzero", 0) != 0)
-        refuse(node, "the shape must be (-1, ...) with 1 to 3 fixed dims after the batch");
+        refuse_node(node, "the shape must be (-1, ...) with 1 to 3 fixed dims after the batch");
       int64_t product = 1;
       for (size_t i = 1; i < shape.size(); ++i) {
-        if (shape[i] <= 0 || shape[i] > features / product) refuse(node, "the shape must have positive fixed dims after the batch");
+        if (shape[i] <= 0 || shape[i] > features / product) refuse_node(node, "the shape must have positive fixed dims after the batch");
         product *= shape[i];
         dims.push_back(shape[i]);
       }
-      if (product != features) refuse(node, "the shape does not hold " + std::to_string(features) + " values per sample");
+      if (product != features) refuse_node(node, "the shape does not hold " + std::to_string(features) + " values per sample");
     }
     current_dims_ = dims;
     define_activation(node);  // row-major data is unchanged: a reshape costs nothing
@@ -265,22 +294,22 @@ void Builder::visit(const Node &node) {
     define_activation(node);
   } else if (op == "Gather") {
     if (input(node, 0).kind != Value::kConstant || input(node, 1).kind != Value::kLabel || attr_i("axis", 0) != 0)
-      refuse(node, "only Gather(embedding initializer, label, axis=0) is supported");
+      refuse_node(node, "only Gather(embedding initializer, label, axis=0) is supported");
     const Tensor &table = *input(node, 0).tensor;
-    if (table.dims.size() != 2 || embedding_) refuse(node, "the embedding must be one 2-D table (classes, E)");
+    if (table.dims.size() != 2 || embedding_) refuse_node(node, "the embedding must be one 2-D table (classes, E)");
     plan_.embedding = floats(node, 0);
     plan_.num_classes = table.dims[0];
     plan_.embed_dim = table.dims[1];
     embedding_ = &table;
-    if (node.outputs.empty()) refuse(node, "it has no output");
+    if (node.outputs.empty()) refuse_node(node, "it has no output");
     values_[node.outputs[0]] = Value{Value::kEmbedding};
   } else if (op == "Concat") {
     const int64_t axis = attr_i("axis", 0);
     if (node.inputs.size() != 2 || (axis != 1 && axis != -1) || concat_done_ || !plan_.layers.empty())
-      refuse(node, "only Concat([z, embedding], axis=1) before the first layer is supported");
+      refuse_node(node, "only Concat([z, embedding], axis=1) before the first layer is supported");
     const size_t z_index = input(node, 0).kind == Value::kEmbedding ? 1 : 0;
     require_current(node, z_index);
-    if (input(node, 1 - z_index).kind != Value::kEmbedding) refuse(node, "it must join z and the label embedding");
+    if (input(node, 1 - z_index).kind != Value::kEmbedding) refuse_node(node, "it must join z and the label embedding");
     plan_.embedding_first = z_index == 1;
     current_dims_ = {plan_.latent_dim + plan_.embed_dim};
     concat_done_ = true;
@@ -290,54 +319,34 @@ void Builder::visit(const Node &node) {
   }
 }
 
-void Builder::apply_metadata() {
-  const Metadata metadata(model_.metadata);
-  if (const auto format = metadata.integer("onnxgan_format"); format && *format != 1)
-    fail_unsupported("onnxgan_format " + std::to_string(*format) + " is newer than this library (1); upgrade onnxgan");
-  if (const auto rng = metadata.string("latent_rng"); rng && *rng != "splitmix64-boxmuller-v1")
-    fail_unsupported("latent_rng '" + *rng + "' is unknown to this library");
-  if (const auto latent = metadata.integer("latent_dim"); latent && *latent != plan_.latent_dim)
-    fail_format("metadata latent_dim " + std::to_string(*latent) + " disagrees with the graph's " + std::to_string(plan_.latent_dim));
-  if (const auto classes = metadata.integer("num_classes"); classes && *classes != plan_.num_classes)
-    fail_format("metadata num_classes " + std::to_string(*classes) + " disagrees with the graph's " + std::to_string(plan_.num_classes));
-  if (const auto range = metadata.numbers("value_range")) {
-    if (range->size() != 2 || !((*range)[0] < (*range)[1])) fail_format("metadata value_range must be [low, high] with low < high");
-    plan_.value_min = float((*range)[0]);
-    plan_.value_max = float((*range)[1]);
-  }
-  const int64_t size = plan_.layers.back().out;
-  if (const auto shape = metadata.numbers("image_shape")) {
-    if (shape->size() != 3) fail_format("metadata image_shape must be [C, H, W]");
-    for (double v : *shape)
-      if (!(v >= 1 && v <= 2147483647.0 && v == std::floor(v))) fail_format("metadata image_shape must hold positive integers");
-    const int64_t c = int64_t((*shape)[0]), h = int64_t((*shape)[1]), w = int64_t((*shape)[2]);
-    if (c <= 0 || h <= 0 || w <= 0 || double(c) * double(h) * double(w) != double(size))
-      fail_format("metadata image_shape does not hold the graph's " + std::to_string(size) + " output values");
-    if (current_dims_.size() == 3 && current_dims_ != std::vector<int64_t>{c, h, w})
-      fail_format("metadata image_shape disagrees with the graph's Reshape");
-    plan_.channels = c, plan_.height = h, plan_.width = w;
-  } else if (current_dims_.size() == 3) {
-    plan_.channels = current_dims_[0], plan_.height = current_dims_[1], plan_.width = current_dims_[2];
-  } else {
-    plan_.width = size;  // a flat output: (1, 1, size)
-  }
+// The graph's body against the contract: checks only this library makes (onnxruntime meets the same
+// faults when it runs the model).
+void Builder::apply(const Contract &contract) {
+  if (plan_.num_classes != contract.num_classes)
+    refuse("metadata", "num_classes", "disagrees with the graph",
+           std::to_string(contract.num_classes) + ", the label embedding has " + std::to_string(plan_.num_classes) + " rows");
+  const int64_t size = plan_.layers.back().out, c = contract.channels, h = contract.height, w = contract.width;
+  if (double(c) * double(h) * double(w) != double(size) || (current_dims_.size() == 3 && current_dims_ != std::vector<int64_t>{c, h, w}))
+    refuse("metadata", "image_shape", "disagrees with the graph", "the layers make " + std::to_string(size) + " values per image");
+  plan_.channels = c, plan_.height = h, plan_.width = w;
+  plan_.value_min = contract.value_min;
+  plan_.value_max = contract.value_max;
 }
 
 Plan Builder::build() {
   bool has_default_opset = false;
   for (const auto &opset : model_.opsets)
     if (opset.first.empty() || opset.first == "ai.onnx") has_default_opset = opset.second >= 7;
+  const Contract contract = read_contract(model_.metadata);
+  check_interface(contract);
   if (!has_default_opset) fail_unsupported("the model needs the default ONNX opset, version 7 or newer");
-  read_inputs();
+  read_inputs(contract);
   for (const Node &node : model_.graph.nodes) visit(node);
   if (plan_.layers.empty()) fail_unsupported("the graph has no Gemm/MatMul layer");
   if (has_label_input_ != concat_done_)
     fail_unsupported("a label input must feed Gather + Concat with z (and only then is one allowed)");
-  const auto &outputs = model_.graph.outputs;
-  if (outputs.size() != 1) fail_unsupported("the graph must have exactly one output (the image)");
-  if (outputs[0].name != current_) fail_unsupported("the output '" + outputs[0].name + "' is not the end of the layer chain");
-  if (outputs[0].dtype != onnx::kFloat) fail_unsupported("the output must be float32");
-  apply_metadata();
+  if (current_ != "image") fail_unsupported("the output 'image' is not the end of the layer chain");
+  apply(contract);
   return std::move(plan_);
 }
 

@@ -11,11 +11,21 @@ from PIL import Image
 from .files import atomic_write
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """float in [-1, 1], (N, C, H, W) -> uint8 (N, H, W) for C == 1 or (N, H, W, C) otherwise."""
+TANH_RANGE = (-1.0, 1.0)  # the range of every onnxgan generator's tanh output
+
+
+def to_uint8(images: np.ndarray, value_range: tuple[float, float] = TANH_RANGE) -> np.ndarray:
+    """float in value_range (low, high), (N, C, H, W) -> uint8 (N, H, W) for C == 1 or (N, H, W, C) otherwise.
+
+    uint8 = clip(rint((x - low) * 255 / (high - low)), 0, 255) in float32 (the scale from the float32
+    bounds in float64), as the native library's ONNXGAN_OUTPUT_UINT8 computes it; NaN -> 0.
+    """
     if images.ndim != 4:
         raise ValueError(f"expected (N, C, H, W) images, got shape {images.shape}")
-    pixels = np.clip(np.rint((images.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    low, high = np.float32(value_range[0]), np.float32(value_range[1])
+    scale = np.float32(255.0 / (float(high) - float(low)))
+    with np.errstate(invalid="ignore"):  # NaN pixels: rint and clip keep NaN, nan_to_num makes it 0
+        pixels = np.nan_to_num(np.clip(np.rint((images.astype(np.float32) - low) * scale), 0, 255)).astype(np.uint8)
     pixels = pixels.transpose(0, 2, 3, 1)  # (N, H, W, C)
     return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
 

@@ -1,0 +1,152 @@
+"""Both readers of model.onnx keep one contract (docs/onnx-contract.md): every mutation of a valid
+model's metadata or graph interface goes through ``Sampler(backend="onnxruntime")`` (runtime/contract.py)
+and ``_native.Model.from_bytes`` (cpp/src/metadata.cpp, validate.cpp); both must accept it, or both
+refuse it for the same reason: ``<subject> '<name>' <verdict>``. Also: Python maps pixels through the
+model's value_range as the native library does."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import DATA
+from onnxgan.errors import UserError
+from onnxgan.runtime import Sampler
+from onnxgan.runtime.contract import VERDICTS
+
+_native = pytest.importorskip("onnxgan.runtime._native")
+
+VALID = onnx.load(DATA / "native_tiny.onnx")  # conditional (3 classes), z (N, 6), image (N, 1, 3, 4), fp16
+REASON = re.compile(rf"(metadata|input|output) '([^']*)' ({'|'.join(VERDICTS)})")
+
+
+def metadata(**changes: str | None):
+    """Replace metadata values (None deletes the key)."""
+    def mutate(model: onnx.ModelProto) -> None:
+        props = {p.key: p.value for p in model.metadata_props}
+        props.update(changes)
+        del model.metadata_props[:]
+        helper.set_model_props(model, {key: value for key, value in props.items() if value is not None})
+    return mutate
+
+
+def value(kind: str, name: str, rename: str | None = None, elem_type: int | None = None, dims: list | None = None):
+    """Change a graph input or output: its name, element type or dims."""
+    def mutate(model: onnx.ModelProto) -> None:
+        info = next(v for v in getattr(model.graph, kind) if v.name == name)
+        if rename is not None:
+            info.name = rename
+        if elem_type is not None:
+            info.type.tensor_type.elem_type = elem_type
+        if dims is not None:
+            info.CopyFrom(helper.make_tensor_value_info(info.name, info.type.tensor_type.elem_type, dims))
+    return mutate
+
+
+def extra(kind: str, name: str):
+    """Add a float input or output that the contract does not have."""
+    def mutate(model: onnx.ModelProto) -> None:
+        getattr(model.graph, kind).append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 2]))
+    return mutate
+
+
+KEYS = [p.key for p in VALID.metadata_props]
+MUTATIONS = {
+    **{f"missing-{key}": metadata(**{key: None}) for key in KEYS},
+    "format-string": metadata(onnxgan_format='"1"'), "format-2": metadata(onnxgan_format="2"),
+    "format-huge": metadata(onnxgan_format="99999999999999999999"),
+    "model-number": metadata(model="5"), "model-unicode": metadata(model='"G \\u00e9\\ud83d\\ude00"'),
+    "model-bad-escape": metadata(model='"a\\x"'), "model-unterminated": metadata(model='"mlp'),
+    "latent-string": metadata(latent_dim='"6"'), "latent-float": metadata(latent_dim="6.0"),
+    "latent-exponent": metadata(latent_dim="6e0"), "latent-leading-zero": metadata(latent_dim="06"),
+    "latent-bool": metadata(latent_dim="true"), "latent-zero": metadata(latent_dim="0"),
+    "latent-negative": metadata(latent_dim="-6"), "latent-huge": metadata(latent_dim="4294967302"),
+    "latent-beyond-int64": metadata(latent_dim="18446744073709551622"), "latent-7": metadata(latent_dim="7"),
+    "latent-spaces": metadata(latent_dim=" \t6\n"), "latent-trailing": metadata(latent_dim="6 7"),
+    "shape-object": metadata(image_shape="{}"), "shape-float": metadata(image_shape="[1, 3.0, 4]"),
+    "shape-two": metadata(image_shape="[3, 4]"), "shape-four": metadata(image_shape="[1, 1, 3, 4]"),
+    "shape-zero": metadata(image_shape="[0, 3, 4]"), "shape-swapped": metadata(image_shape="[1, 4, 3]"),
+    "shape-trailing-comma": metadata(image_shape="[1, 3, 4,]"), "shape-nested": metadata(image_shape="[[1], 3, 4]"),
+    "classes-negative": metadata(num_classes="-1"), "classes-0": metadata(num_classes="0", class_names="[]"),
+    "classes-float": metadata(num_classes="3.5"),
+    "names-numbers": metadata(class_names="[1, 2, 3]"), "names-one": metadata(class_names='["a"]'),
+    "names-none": metadata(class_names="[]"), "names-escaped": metadata(class_names='["\\u00e9", "\\"b\\"", "c\\n"]'),
+    "step-negative": metadata(training_step="-1"), "step-null": metadata(training_step="null"),
+    "step-large": metadata(training_step="9223372036854775807"),
+    "step-beyond-int64": metadata(training_step="9223372036854775808"),
+    "version-list": metadata(package_version='["0"]'),
+    "dtype-int8": metadata(weights_dtype='"int8"'), "dtype-number": metadata(weights_dtype="16"),
+    "range-reversed": metadata(value_range="[1, -1]"), "range-empty": metadata(value_range="[1, 1]"),
+    "range-one": metadata(value_range="[0]"), "range-strings": metadata(value_range='["a", 1]'),
+    "range-nan": metadata(value_range="[NaN, 1]"), "range-infinity": metadata(value_range="[-Infinity, 1]"),
+    "range-overflow": metadata(value_range="[-1e999, 1]"), "range-underflow": metadata(value_range="[1e-999, 1]"),
+    "range-beyond-float32": metadata(value_range="[-1e39, 1]"), "range-float32-equal": metadata(value_range="[1, 1.00000001]"),
+    "range-unit": metadata(value_range="[0, 1]"), "range-exponents": metadata(value_range="[-2.5E+0, 25e-1]"),
+    "range-bare-dot": metadata(value_range="[-1., 1]"),
+    "rng-mt": metadata(latent_rng='"mt19937"'), "rng-number": metadata(latent_rng="1"),
+    "unknown-key": metadata(note='"hello"', other="{not json"),
+    "z-renamed": value("input", "z", rename="x"), "z-double": value("input", "z", elem_type=TensorProto.DOUBLE),
+    "z-rank-3": value("input", "z", dims=["N", 6, 1]), "z-width-7": value("input", "z", dims=["N", 7]),
+    "z-symbolic-width": value("input", "z", dims=["N", "L"]),
+    "label-renamed": value("input", "label", rename="labels"),
+    "label-int32": value("input", "label", elem_type=TensorProto.INT32),
+    "label-rank-2": value("input", "label", dims=["N", 1]),
+    "extra-input": extra("input", "noise"),
+    "image-renamed": value("output", "image", rename="picture"),
+    "image-double": value("output", "image", elem_type=TensorProto.DOUBLE),
+    "image-rank-3": value("output", "image", dims=["N", 3, 4]),
+    "image-transposed": value("output", "image", dims=["N", 1, 4, 3]),
+    "image-symbolic": value("output", "image", dims=["N", 1, "H", 4]),
+    "extra-output": extra("output", "features"),
+}
+
+
+def verdict(load) -> tuple[str, ...]:
+    """("accepted",) or the refusal's (subject, name, verdict); a refusal in other words fails."""
+    try:
+        load()
+    except (UserError, ValueError) as e:
+        found = REASON.search(str(e))
+        assert found, f"a refusal outside the contract's words: {e}"
+        return found.groups()
+    return ("accepted",)
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_both_readers_accept_or_refuse_for_the_same_reason(name):
+    model = onnx.ModelProto()
+    model.CopyFrom(VALID)
+    MUTATIONS[name](model)
+    data = model.SerializeToString()
+    python = verdict(lambda: Sampler(data, backend="onnxruntime", device="cpu"))
+    native = verdict(lambda: _native.Model.from_bytes(data, threads=1))
+    assert python == native, f"{name}: onnxruntime reader {python}, native reader {native}"
+
+
+def test_the_mutations_cover_every_verdict_and_acceptance():
+    seen = set()
+    for mutate in MUTATIONS.values():
+        model = onnx.ModelProto()
+        model.CopyFrom(VALID)
+        mutate(model)
+        seen.add(verdict(lambda: _native.Model.from_bytes(model.SerializeToString(), threads=1))[-1])
+    assert seen == {*VERDICTS, "accepted"}
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0), (-3.0, 0.5)])
+def test_pixels_follow_the_value_range_as_the_native_library_maps_them(value_range):
+    model = onnx.ModelProto()
+    model.CopyFrom(VALID)
+    metadata(value_range=f"[{value_range[0]}, {value_range[1]}]")(model)
+    data = model.SerializeToString()
+    labels = np.arange(40, dtype=np.int64) % 3
+    sampler = Sampler(data, backend="onnxruntime", device="cpu")
+    floats = sampler.generate(sampler.latent(40, seed=5), labels)  # (40, 1, 3, 4)
+    low, high = value_range
+    expected = np.clip(np.rint((floats[:, 0].astype(np.float64) - low) * 255 / (high - low)), 0, 255)
+    assert np.array_equal(sampler.sample(40, seed=5), expected.astype(np.uint8))
+    native = Sampler(data, backend="native")
+    assert native.info()["value_range"] == list(value_range) and native.model_info == sampler.model_info
