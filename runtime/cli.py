@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import click
@@ -19,7 +17,7 @@ from PIL import Image
 
 from onnxgan.cli import CONTEXT_SETTINGS, Command
 from onnxgan.errors import UserError
-from onnxgan.files import atomic_write
+from onnxgan.files import atomic_write, new_folder
 from onnxgan.images import grid, save_png
 
 from .backends import BACKENDS, DEVICES
@@ -161,22 +159,6 @@ def _write_gif(pixels: np.ndarray, output: str) -> None:
 
 def _write_folder(pixels: np.ndarray, folder: Path) -> None:
     """One PNG per image (000000.png, ...) in a new or empty ``folder``, all or nothing."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise UserError(f"-o {folder}: exists and is not an empty folder; choose a new folder")
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    except OSError as e:
-        raise UserError(f"-o {folder}: cannot write there ({e.strerror or e})") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should look like mkdir's
+    with new_folder(folder) as staging:
         for index, image in enumerate(pixels):
             Image.fromarray(image).save(staging / f"{index:06d}.png")
-        os.replace(staging, folder)  # POSIX rename: atomic, and allowed onto an empty folder
-    except BaseException as e:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise UserError(f"-o {folder}: cannot write there ({e.strerror or e})") from None
-        raise

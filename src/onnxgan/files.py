@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -37,6 +38,28 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             raise UserError(f"cannot write {path}: {e.strerror or e}") from None
         raise
     _fsync_folder(folder)
+
+
+@contextlib.contextmanager
+def new_folder(folder: Path, flag: str = "-o") -> Iterator[Path]:
+    """Fill a new or empty ``folder`` all or nothing: yield a staging folder beside it, renamed onto
+    ``folder`` when the block ends without error, removed otherwise. OSError -> UserError naming ``flag``."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise UserError(f"{flag} {folder}: exists and is not an empty folder; choose a new folder")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    except OSError as e:
+        raise UserError(f"{flag} {folder}: cannot write there ({e.strerror or e})") from None
+    try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should look like mkdir's
+        yield staging
+        os.replace(staging, folder)  # POSIX rename: atomic, and allowed onto an empty folder
+    except BaseException as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise UserError(f"{flag} {folder}: cannot write there ({e.strerror or e})") from None
+        raise
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
