@@ -85,21 +85,28 @@ def export_generator(generator: nn.Module, config: ModelConfig, step: int, weigh
 
 def fold_batchnorm(generator: nn.Module) -> nn.Module:
     """An eval-mode copy of ``generator`` in which each BatchNorm is merged into the Linear or
-    convolution before it and Dropout is gone. Folding is exact in real arithmetic and done in float64:
+    convolution before it (or, after an activation, into the Linear after it) and Dropout is gone. Folding is exact in real arithmetic and done in float64:
     W' = W * s (per output channel), b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps).
     """
     folded = copy.deepcopy(generator).eval()
     for module in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
         layers: list[nn.Module] = []
+        pending: nn.Module | None = None  # a BatchNorm waiting for the Linear after it
         for layer in module:
+            if isinstance(pending, _NORMS):  # a BatchNorm after an activation: into the Linear after it
+                if not isinstance(layer, nn.Linear):
+                    raise CheckFailed(f"cannot fold {type(pending).__name__} into {type(layer).__name__}: export "
+                                      "supports BatchNorm right after Linear or convolutions, or right before Linear")
+                layer, pending = _fold_into_next(pending, layer), None
             if isinstance(layer, _NORMS):
-                if not layers or not isinstance(layers[-1], _FOLDABLE):
-                    before = type(layers[-1]).__name__ if layers else "nothing"
-                    raise CheckFailed(f"cannot fold {type(layer).__name__} into {before}: export supports "
-                                      "BatchNorm right after Linear, Conv2d or ConvTranspose2d")
-                layers[-1] = _fold(layers[-1], layer)
+                if layers and isinstance(layers[-1], _FOLDABLE):
+                    layers[-1] = _fold(layers[-1], layer)
+                else:
+                    pending = layer
             elif not isinstance(layer, nn.Dropout):
                 layers.append(layer)
+        if pending is not None:
+            raise CheckFailed(f"cannot fold the last {type(pending).__name__} of a block: nothing follows it")
         del module[:]
         module.extend(layers)
     return folded
@@ -123,6 +130,19 @@ def _fold(layer: nn.Module, norm: nn.Module) -> nn.Module:
     fused = copy.deepcopy(layer)
     fused.weight = nn.Parameter((layer.weight.double() * scale.view(shape)).float())
     fused.bias = nn.Parameter(((bias - norm.running_mean.double()) * scale + norm.bias.double()).float())
+    return fused
+
+
+def _fold_into_next(norm: nn.Module, linear: nn.Linear) -> nn.Linear:
+    """``norm`` (1-d) followed by ``linear`` as one Linear: with BN(x) = s x + t per input feature,
+    W' = W diag(s) and b' = b + W t, where s = gamma / sqrt(var + eps) and t = beta - mean * s."""
+    scale = norm.weight.double() / torch.sqrt(norm.running_var.double() + norm.eps)  # (in,)
+    shift = norm.bias.double() - norm.running_mean.double() * scale  # (in,)
+    weight = linear.weight.double()  # (out, in)
+    bias = linear.bias.double() if linear.bias is not None else torch.zeros(weight.shape[0], dtype=torch.float64)
+    fused = nn.Linear(linear.in_features, linear.out_features)
+    fused.weight = nn.Parameter((weight * scale.view(1, -1)).float())
+    fused.bias = nn.Parameter((bias + weight @ shift).float())
     return fused
 
 

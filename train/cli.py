@@ -18,16 +18,20 @@ from onnxgan.cli import CONTEXT_SETTINGS, Command, int_list
 from onnxgan.errors import UserError
 
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import AUGMENTS, DEFAULT_WIDTHS, DEVICES, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig
+from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, MODEL_NAMES,
+                     ModelConfig, TrainConfig)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
+from .presets import PRESETS, SCHEDULE, apply_preset, preset_table
 from .run_files import check_run_dir, default_run_dir, locked_run_dir, resumed_run
 
 MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hidden", "d_hidden": "d_hidden",
                  "d_dropout": "d_dropout", "d_spectral_norm": "d_spectral_norm", "d_mbstd": "d_mbstd_group",
-                 "cond": "num_classes"}
-TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+                 "activation": "activation", "init": "init", "bn_position": "bn_position", "bn_eps": "bn_eps",
+                 "bn_momentum": "bn_momentum", "cond": "num_classes"}
+RECORDS = ("preset", "preset_overrides")  # TrainConfig fields set from --preset, not options of their own
+TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in RECORDS)
 CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out",
                         "eval_every", "eval_samples"}
 MODEL_DEFAULTS, TRAIN_DEFAULTS = ModelConfig(), TrainConfig()
@@ -54,7 +58,17 @@ def _train_option(name: str, help: str | None = None, **kwargs: Any):
         default, bool) and default not in ("", 0, ()), help=help, **kwargs)
 
 
+def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        click.echo(preset_table())
+        ctx.exit(0)
+
+
 @click.command("gan-train", cls=Command, context_settings=CONTEXT_SETTINGS)
+@click.option("--preset", default=None, metavar="|".join(PRESETS),
+              help="Start from a named recipe (--list-presets shows them); options given here override it.")
+@click.option("--list-presets", is_flag=True, expose_value=False, is_eager=True, callback=_list_presets,
+              help="List the presets and exit.")
 @click.option("--model", default=_model_default("model"), show_default=True, metavar="|".join(MODEL_NAMES),
               help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs).")
 @_train_option("data", "mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
@@ -77,6 +91,15 @@ def _train_option(name: str, help: str | None = None, **kwargs: Any):
               help="Spectral normalisation of D's weights.")
 @click.option("--d-mbstd", type=int, default=_model_default("d_mbstd"), metavar="GROUP",
               help="Minibatch standard deviation feature in D over groups of GROUP samples (0: off).")
+@click.option("--activation", default=_model_default("activation"), show_default=True, metavar="|".join(ACTIVATIONS),
+              help="Hidden activation of the mlp models.")
+@click.option("--init", default=_model_default("init"), show_default=True, metavar="|".join(INITS),
+              help="Initial weights: torch's defaults, Keras' Glorot uniform, or TF's truncated normal (sd 0.1).")
+@click.option("--bn-position", default=_model_default("bn_position"), show_default=True,
+              metavar="|".join(BN_POSITIONS), help="mlp-bn: BatchNorm before or after each hidden activation.")
+@click.option("--bn-eps", type=float, default=_model_default("bn_eps"), show_default=True, help="BatchNorm epsilon.")
+@click.option("--bn-momentum", type=float, default=_model_default("bn_momentum"), show_default=True,
+              help="BatchNorm momentum, PyTorch's convention (Keras' 0.8 is 0.2 here).")
 @_train_option("seed", "Same seed, same CPU run, bit for bit.")
 @_train_option("device", "auto uses CUDA when PyTorch sees a GPU.", metavar="|".join(DEVICES), type=str)
 @_train_option("out", "Run directory [default: runs/<model>-<timestamp>].")
@@ -106,7 +129,7 @@ def _train_option(name: str, help: str | None = None, **kwargs: Any):
 @_train_option("sync_bn", "SyncBatchNorm across torchrun processes (CUDA only).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.pass_context
-def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) -> None:
+def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bool, **options: Any) -> None:
     """Train a GAN and write sample grids, metrics and checkpoints to a run directory.
 
     \b
@@ -118,9 +141,15 @@ def main(ctx: click.Context, resume: str | None, dry_run: bool, **options: Any) 
     explicit = {name for name in options
                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE}
     if resume:
+        if preset:
+            raise UserError("--preset starts a new run; a resumed run keeps the settings in its checkpoint")
         model_config, train_config, run_dir, resume_state = _resumed(resume, options, explicit)
     else:
+        options = apply_preset(preset, options, explicit)
         (model_config, train_config), run_dir, resume_state = _fresh(options), None, None
+        if preset:  # config.json and checkpoints record the preset and what the command line changed in it
+            overridden = tuple(sorted(explicit & (set(PRESETS[preset].options) | SCHEDULE)))
+            train_config = dataclasses.replace(train_config, preset=preset, preset_overrides=overridden)
     data = load_dataset(train_config.data)
     if resume_state is None:
         classes = data.class_names if options["cond"] else ()

@@ -11,7 +11,11 @@ from typing import Any
 
 from onnxgan.errors import UserError
 
-MODEL_NAMES = ("mlp", "mlp-bn", "dcgan")
+MODEL_NAMES = ("mlp", "mlp-bn", "dcgan", "dcgan-upsample", "dcgan-fc")
+CONV_MODELS = ("dcgan", "dcgan-upsample", "dcgan-fc")
+ACTIVATIONS = ("leaky_relu", "relu")
+INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
+BN_POSITIONS = ("before-activation", "after-activation")
 LOSSES = ("ns", "hinge", "wgan-gp", "rpgan")
 AUGMENTS = ("translation", "cutout")  # DiffAugment-style, applied to every image D sees
 DEVICES = ("auto", "cpu", "cuda")
@@ -22,6 +26,10 @@ DEFAULT_WIDTHS = {
     "mlp": {"g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
     "mlp-bn": {"g_hidden": (256, 512, 1024), "d_hidden": (784, 392), "d_dropout": 0.0},
     "dcgan": {"g_hidden": (128, 64), "d_hidden": (64, 128), "d_dropout": 0.3},
+    # Keras DCGAN: G channels at H/4 (after the Dense) and after the first 5x5 conv; D conv channels.
+    "dcgan-upsample": {"g_hidden": (128, 64), "d_hidden": (64, 128), "d_dropout": 0.3},
+    # PaddlePaddle DCGAN: G fc width, channels at H/4, channels at H/2; D conv, conv channels, fc width.
+    "dcgan-fc": {"g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024), "d_dropout": 0.0},
 }
 
 
@@ -40,6 +48,10 @@ class ModelConfig:
     d_dropout: float = -1.0  # < 0 -> the model's default
     bn_momentum: float = 0.2  # torch momentum; Keras' momentum 0.8 means torch 0.2
     leaky_slope: float = 0.2
+    activation: str = "leaky_relu"  # hidden layers of mlp models (ACTIVATIONS); leaky_slope for leaky_relu
+    init: str = "torch"  # weight initialisation of G and D (INITS); biases start at 0 except for "torch"
+    bn_position: str = "before-activation"  # mlp-bn: BatchNorm before or after each hidden activation
+    bn_eps: float = 1e-5  # BatchNorm epsilon (Keras uses 1e-3)
     d_spectral_norm: bool = False  # spectral normalisation of D's weights (Miyato et al. 2018)
     d_mbstd_group: int = 0  # minibatch standard deviation feature in D over groups of this size (0: off)
 
@@ -69,11 +81,22 @@ class ModelConfig:
         c, h, w = self.image_shape
         if c not in (1, 3) or not (1 <= h <= 1024 and 1 <= w <= 1024):
             raise UserError(f"images must have 1 or 3 channels and sides up to 1024, got {self.image_shape}")
-        if self.name == "dcgan":
+        for value, choices, what in ((self.activation, ACTIVATIONS, "activation"), (self.init, INITS, "init"),
+                                     (self.bn_position, BN_POSITIONS, "bn_position")):
+            if value not in choices:
+                raise UserError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+        if not 0.0 < self.bn_eps <= 1.0:
+            raise UserError(f"bn_eps must be in (0, 1], got {self.bn_eps}")
+        if self.name in CONV_MODELS:
             if h % 4 or w % 4 or h < 8 or w < 8:
-                raise UserError(f"dcgan needs image sides that are multiples of 4 (e.g. 28 or 32), got {h}x{w}")
-            if len(self.g_hidden) != 2:
-                raise UserError("dcgan's --g-hidden takes two channel counts, e.g. 128,64")
+                raise UserError(f"{self.name} needs image sides that are multiples of 4 (e.g. 28 or 32), got {h}x{w}")
+            expected = {name: (len(widths["g_hidden"]), len(widths["d_hidden"]))
+                        for name, widths in DEFAULT_WIDTHS.items()}[self.name]
+            if (len(self.g_hidden), len(self.d_hidden)) != expected:
+                defaults = DEFAULT_WIDTHS[self.name]
+                raise UserError(f"{self.name} takes {expected[0]} --g-hidden and {expected[1]} --d-hidden widths, "
+                                f"e.g. {','.join(map(str, defaults['g_hidden']))} and "
+                                f"{','.join(map(str, defaults['d_hidden']))}")
         if self.num_classes and len(self.class_names) != self.num_classes:
             raise UserError(f"{self.num_classes} classes but {len(self.class_names)} class names")
         if not (self.d_mbstd_group == 0 or 2 <= self.d_mbstd_group <= 64):
@@ -126,6 +149,8 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 (autocast around forward passes)
     compile: bool = False  # torch.compile G and D
     cuda_graph: bool = False  # capture one D+G step in a CUDA graph (CUDA only)
+    preset: str = ""  # the --preset the run started from ("" none): a record, the fields above hold its values
+    preset_overrides: tuple[str, ...] = ()  # the preset's options that the command line changed
 
     def validate(self) -> None:
         if self.steps < 0 or self.epochs < 0:

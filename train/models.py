@@ -1,11 +1,14 @@
 """Generators and discriminators, built from a ``ModelConfig`` alone.
 
-``mlp`` (seed 000): G latent-256-512-1024-784, LeakyReLU(0.2), tanh; D 784-1024-512-256-1,
-LeakyReLU(0.2), dropout 0.3, returning logits. ``mlp-bn`` (seed 004): the same G with BatchNorm after
-each hidden Linear (momentum 0.2, i.e. Keras' 0.8; eps left at its default), D 784-784-392-1.
-``dcgan`` (seeds 002/003): G Linear -> 128 x H/4 x W/4 -> 64 x H/2 x W/2 -> C x H x W with transposed
-convolutions, BatchNorm + ReLU, tanh; D two 5x5 stride-2 convolutions (64, 128), LeakyReLU(0.2),
-dropout 0.3, a linear logit.
+``mlp`` (the Keras MLP GAN): G latent-256-512-1024-784, LeakyReLU(0.2), tanh; D 784-1024-512-256-1,
+LeakyReLU(0.2), dropout 0.3, returning logits. ``mlp-bn``: the same G with BatchNorm beside each
+hidden activation (before it by default, after it as in the Keras tutorial; momentum 0.2, i.e. Keras'
+0.8), D 784-784-392-1. ``activation`` and ``init`` change the mlp models' activations and every model's
+initial weights (the TensorFlow tutorial: ReLU, truncated normal).
+``dcgan``: G Linear -> 128 x H/4 x W/4 -> 64 x H/2 x W/2 -> C x H x W with transposed convolutions,
+BatchNorm + ReLU, tanh; D two 5x5 stride-2 convolutions (64, 128), LeakyReLU(0.2), dropout 0.3, a
+linear logit. ``dcgan-upsample`` (the Keras DCGAN) and ``dcgan-fc`` (the PaddlePaddle DCGAN): see
+their classes.
 
 D options for every model: spectral normalisation of every weight of D (``d_spectral_norm``) and a
 minibatch standard deviation feature joined to D's last features (``d_mbstd_group``, Karras et al.
@@ -94,6 +97,16 @@ class ProjectionHead(nn.Module):
         return logits
 
 
+def activation(config: ModelConfig) -> nn.Module:
+    """The hidden-layer activation the config names (mlp models and dcgan-upsample's D)."""
+    return nn.ReLU() if config.activation == "relu" else nn.LeakyReLU(config.leaky_slope)
+
+
+def batch_norm(config: ModelConfig, width: int, dims: int = 1) -> nn.Module:
+    norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+    return norm(width, eps=config.bn_eps, momentum=config.bn_momentum)
+
+
 class MLPGenerator(nn.Module):
     """z (N, latent_dim) [, labels (N,)] -> image (N, C, H, W) in [-1, 1]."""
 
@@ -101,14 +114,13 @@ class MLPGenerator(nn.Module):
         super().__init__()
         self.image_shape = config.image_shape
         self.input = LatentInput(config)
-        batch_norm = config.name == "mlp-bn"
         layers: list[nn.Module] = []
         width_in = self.input.width
         for width in config.g_hidden:
-            layers.append(nn.Linear(width_in, width))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(width, momentum=config.bn_momentum))
-            layers.append(nn.LeakyReLU(config.leaky_slope))
+            hidden = [nn.Linear(width_in, width), activation(config)]
+            if config.name == "mlp-bn":  # Keras' tutorial puts BatchNorm after the activation
+                hidden.insert(1 if config.bn_position == "before-activation" else 2, batch_norm(config, width))
+            layers += hidden
             width_in = width
         layers += [nn.Linear(width_in, config.image_size), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -125,7 +137,7 @@ class MLPDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Flatten()]
         width_in = config.image_size
         for width in config.d_hidden:
-            layers += [nn.Linear(width_in, width), nn.LeakyReLU(config.leaky_slope)]
+            layers += [nn.Linear(width_in, width), activation(config)]
             if config.d_dropout > 0:
                 layers.append(Dropout(config.d_dropout))
             width_in = width
@@ -147,10 +159,10 @@ class ConvGenerator(nn.Module):
         self.input = LatentInput(config)
         self.project = nn.Sequential(
             nn.Linear(self.input.width, wide * (height // 4) * (width // 4), bias=False),
-            nn.BatchNorm1d(wide * (height // 4) * (width // 4), momentum=config.bn_momentum), nn.ReLU())
+            batch_norm(config, wide * (height // 4) * (width // 4)), nn.ReLU())
         self.net = nn.Sequential(
             nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False),  # x2 in each side
-            nn.BatchNorm2d(narrow, momentum=config.bn_momentum), nn.ReLU(),
+            batch_norm(config, narrow, dims=2), nn.ReLU(),
             nn.ConvTranspose2d(narrow, channels, 4, stride=2, padding=1), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -179,6 +191,110 @@ class ConvDiscriminator(nn.Module):
         return self.head(self.features(images), labels)
 
 
+class UpsampleConvGenerator(nn.Module):
+    """Keras DCGAN G: z [, labels] -> Dense -> (c0, H/4, W/4) -> nearest x2 -> 5x5 conv c1, ReLU ->
+    nearest x2 -> 5x5 conv C, tanh -> (N, C, H, W) in [-1, 1] (no BatchNorm, no activation after Dense)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels, height, width = config.image_shape
+        wide, narrow = config.g_hidden
+        self.start_shape = (wide, height // 4, width // 4)
+        self.input = LatentInput(config)
+        self.project = nn.Linear(self.input.width, wide * (height // 4) * (width // 4))
+        self.net = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(wide, narrow, 5, padding=2), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(narrow, channels, 5, padding=2), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.project(self.input(z, labels)).view(-1, *self.start_shape))  # (N, C, H, W)
+
+
+class UpsampleConvDiscriminator(nn.Module):
+    """Keras DCGAN D: 5x5/2 conv c0, LeakyReLU, dropout -> 5x5/2 conv c1 -> zero pad right and bottom by
+    one -> BatchNorm -> LeakyReLU, dropout -> logit."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels, height, width = config.image_shape
+        first, second = config.d_hidden
+        dropout = [Dropout(config.d_dropout)] if config.d_dropout > 0 else []
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, first, 5, stride=2, padding=2), nn.LeakyReLU(config.leaky_slope), *dropout,
+            nn.Conv2d(first, second, 5, stride=2, padding=2), nn.ZeroPad2d((0, 1, 0, 1)),
+            batch_norm(config, second, dims=2), nn.LeakyReLU(config.leaky_slope), *dropout, nn.Flatten())
+        self.head = ProjectionHead(config, second * (height // 4 + 1) * (width // 4 + 1))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(images), labels)
+
+
+class FullyConnectedConvGenerator(nn.Module):
+    """PaddlePaddle DCGAN G: z [, labels] -> fc f, BatchNorm, ReLU -> fc c0 x H/4 x W/4, BatchNorm, ReLU ->
+    5x5/2 transposed conv c1, ReLU -> 5x5/2 transposed conv C, tanh -> (N, C, H, W) in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels, height, width = config.image_shape
+        fc, wide, narrow = config.g_hidden
+        self.start_shape = (wide, height // 4, width // 4)
+        self.input = LatentInput(config)
+        cells = wide * (height // 4) * (width // 4)
+        self.project = nn.Sequential(
+            nn.Linear(self.input.width, fc), batch_norm(config, fc), nn.ReLU(),
+            nn.Linear(fc, cells), batch_norm(config, cells), nn.ReLU())
+        self.net = nn.Sequential(  # 5x5, stride 2, padding 2, output padding 1: each side doubles
+            nn.ConvTranspose2d(wide, narrow, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(narrow, channels, 5, stride=2, padding=2, output_padding=1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.project(self.input(z, labels)).view(-1, *self.start_shape))  # (N, C, H, W)
+
+
+class PoolingDiscriminator(nn.Module):
+    """PaddlePaddle DCGAN D: 5x5 conv c0 + 2x2 max-pool, LeakyReLU -> 5x5 conv c1 + max-pool, BatchNorm,
+    LeakyReLU -> fc f, BatchNorm, LeakyReLU -> logit. Convolutions keep the side (padding 2)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        channels, height, width = config.image_shape
+        first, second, fc = config.d_hidden
+        slope = config.leaky_slope
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, first, 5, padding=2), nn.MaxPool2d(2), nn.LeakyReLU(slope),
+            nn.Conv2d(first, second, 5, padding=2), nn.MaxPool2d(2), batch_norm(config, second, dims=2),
+            nn.LeakyReLU(slope), nn.Flatten(),
+            nn.Linear(second * (height // 4) * (width // 4), fc), batch_norm(config, fc), nn.LeakyReLU(slope))
+        self.head = ProjectionHead(config, fc)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(images), labels)
+
+
+ARCHITECTURES = {  # model name -> (G class, D class)
+    "mlp": (MLPGenerator, MLPDiscriminator),
+    "mlp-bn": (MLPGenerator, MLPDiscriminator),
+    "dcgan": (ConvGenerator, ConvDiscriminator),
+    "dcgan-upsample": (UpsampleConvGenerator, UpsampleConvDiscriminator),
+    "dcgan-fc": (FullyConnectedConvGenerator, PoolingDiscriminator),
+}
+
+
+def initialise(module: nn.Module, init: str) -> nn.Module:
+    """Re-draw every Linear and convolution weight as ``init`` says (``torch`` keeps torch's defaults)."""
+    if init == "torch":
+        return module
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if init == "glorot-uniform":
+                nn.init.xavier_uniform_(layer.weight)
+            else:  # truncated-normal-0.1: TF's truncated_normal(stddev=0.1), redrawn beyond 2 sd
+                nn.init.trunc_normal_(layer.weight, std=0.1, a=-0.2, b=0.2)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
+
+
 def spectral_normalise(module: nn.Module) -> nn.Module:
     """Spectral normalisation (one power iteration per forward) on every Linear and Conv weight."""
     for layer in list(module.modules()):
@@ -189,8 +305,6 @@ def spectral_normalise(module: nn.Module) -> nn.Module:
 
 def build_models(config: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """(G, D) for a resolved, validated config, freshly initialised from torch's current RNG."""
-    if config.name == "dcgan":
-        G, D = ConvGenerator(config), ConvDiscriminator(config)
-    else:
-        G, D = MLPGenerator(config), MLPDiscriminator(config)
+    generator_class, discriminator_class = ARCHITECTURES[config.name]
+    G, D = (initialise(net, config.init) for net in (generator_class(config), discriminator_class(config)))
     return G, spectral_normalise(D) if config.d_spectral_norm else D

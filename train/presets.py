@@ -1,0 +1,87 @@
+"""Named recipes for ``gan-train --preset NAME``: the five tutorials the product grew out of, each
+reproduced as closely as onnxgan's loop allows, plus onnxgan's own measured recipes.
+
+A preset is a set of gan-train option values (the click parameter names); options given on the
+command line override it, and config.json records the preset, its values and what was overridden.
+What a tutorial does that the loop cannot is listed in its ``differs`` line, never silently dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from onnxgan.errors import UserError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str  # one line for --list-presets and --help
+    options: dict[str, Any] = field(default_factory=dict)  # click parameter name -> value
+    differs: str = ""  # what the original recipe does that this one does not
+
+
+SCHEDULE = {"steps", "epochs"}  # one or the other says how long to train
+
+# The tutorials keep no EMA of G (ema_decay 0): their G is what they show and save.
+PRESETS = {p.name: p for p in (
+    Preset("keras-mlp", "Keras MLP GAN: G 100-256-512-1024-784, D 784-1024-512-256-1, LeakyReLU 0.2, "
+           "dropout 0.3, Glorot, Adam(2e-4, 0.5), BCE, batch 128, 6400 steps",
+           {"model": "mlp", "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256),
+            "d_dropout": 0.3, "activation": "leaky_relu", "init": "glorot-uniform", "batch_size": 128,
+            "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "loss": "ns", "steps": 6400, "ema_decay": 0.0},
+           "real batches are an epoch's permutation, not drawn with replacement"),
+    Preset("tf-mlp", "TensorFlow 1 MLP GAN: z 128, G 128-256-512-784 and D 784-512-256-1 with ReLU, "
+           "dropout 0.3, truncated-normal(0.1) weights, one Adam(1e-4), BCE, batch 256, 500 epochs",
+           {"model": "mlp", "latent_dim": 128, "g_hidden": (256, 512), "d_hidden": (512, 256), "d_dropout": 0.3,
+            "activation": "relu", "init": "truncated-normal-0.1", "batch_size": 256, "lr": 1e-4, "beta1": 0.9,
+            "beta2": 0.999, "loss": "ns", "epochs": 500, "ema_decay": 0.0},
+           "the data are shuffled each epoch (the tutorial walks them in file order); two Adam optimisers "
+           "with the same settings instead of one over both nets (the same updates)"),
+    Preset("keras-dcgan", "Keras DCGAN: G Dense 128x7x7, upsample + 5x5 conv 64, ReLU, upsample + 5x5 conv, "
+           "tanh; D 5x5/2 convs 64, 128, BatchNorm, dropout 0.3; Glorot, Adam(2e-4, 0.5), 10000 steps",
+           {"model": "dcgan-upsample", "latent_dim": 100, "g_hidden": (128, 64), "d_hidden": (64, 128),
+            "d_dropout": 0.3, "init": "glorot-uniform", "bn_eps": 1e-3, "batch_size": 64, "lr": 2e-4,
+            "beta1": 0.5, "beta2": 0.999, "loss": "ns", "steps": 10000, "ema_decay": 0.0},
+           "D sees 64 real and 64 fake images in one pass (the tutorial: two calls, so D's BatchNorm "
+           "statistics come from each half) and G trains on those 64 noises, not 128; images are in "
+           "[-1, 1] (the tutorial feeds [0, 1] to a tanh G, a mismatch)"),
+    Preset("paddle-dcgan", "PaddlePaddle DCGAN: G fc 2048, fc 128x7x7 (BatchNorm, ReLU), 5x5/2 transposed "
+           "convs 128 and 1; D conv + max-pool 64, 128, fc 1024 with BatchNorm; Adam(2e-4), batch 128, 5 epochs",
+           {"model": "dcgan-fc", "latent_dim": 100, "g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024),
+            "d_dropout": 0.0, "init": "glorot-uniform", "bn_momentum": 0.1, "batch_size": 128, "lr": 2e-4,
+            "beta1": 0.9, "beta2": 0.999, "loss": "ns", "epochs": 5, "ema_decay": 0.0},
+           "D sees real and fake in one pass (the tutorial: two programs, separate BatchNorm statistics); "
+           "D's convolutions pad to keep the side; the activation after G's BatchNorm layers is ReLU"),
+    Preset("keras-mlp-bn", "Keras MLP GAN with BatchNorm: G 100-256-512-1024-784 with BatchNorm after each "
+           "LeakyReLU (eps 1e-3), D 784-784-392-1, Glorot, Adam(2e-4, 0.5), batch 16 + 16, 20000 steps",
+           {"model": "mlp-bn", "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (784, 392),
+            "d_dropout": 0.0, "activation": "leaky_relu", "bn_position": "after-activation", "bn_eps": 1e-3,
+            "init": "glorot-uniform", "batch_size": 16, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "loss": "ns",
+            "steps": 20000, "ema_decay": 0.0},
+           "G trains on the D step's 16 noises (the tutorial draws 32); real batches are an epoch's "
+           "permutation (the tutorial takes a contiguous slice from a random start)"),
+)}
+
+
+def apply_preset(name: str | None, options: dict[str, Any], explicit: set[str]) -> dict[str, Any]:
+    """``options`` with the preset's values wherever the command line did not set the option."""
+    if not name:
+        return options
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)} (gan-train --list-presets)")
+    kept = set(explicit)
+    if kept & SCHEDULE:  # --steps on the command line replaces a preset's --epochs, and the reverse
+        kept |= SCHEDULE
+    return {**options, **{k: v for k, v in PRESETS[name].options.items() if k not in kept}}
+
+
+def preset_table() -> str:
+    """The text of ``gan-train --list-presets``."""
+    width = max(map(len, PRESETS))
+    lines = []
+    for preset in PRESETS.values():
+        lines.append(f"{preset.name:{width}}  {preset.summary}")
+        if preset.differs:
+            lines.append(f"{'':{width}}  differs: {preset.differs}")
+    return "\n".join(lines)
