@@ -89,8 +89,7 @@ def main(ctx: click.Context, model: str, output: str, count: int, seed: int, lab
                       threads=threads if shard_size is None else worker_threads(workers, threads))
     label_value = _label(sampler, label)
     if shard_size is not None:
-        click.echo(run_job(sampler, model, Path(output), count, seed, label_value, shard_size, shard_format, workers,
-                           device))
+        click.echo(run_job(sampler, Path(output), count, seed, label_value, shard_size, shard_format, workers))
         return
     if interpolate is not None:
         pixels = sampler.interpolate(*interpolate, steps, label=label_value, truncation=truncation)

@@ -52,13 +52,17 @@ def splitmix64_words(seed: int, count: int) -> np.ndarray:
 
 def _words(seed: int, counters: np.ndarray) -> np.ndarray:
     """Words k of SplitMix64 started at ``seed`` for uint64 counters k (any shape)."""
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    _check_seed(seed)
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps mod 2**64 by design
         x = np.uint64(seed) + (counters + np.uint64(1)) * _GOLDEN
         x = (x ^ (x >> np.uint64(30))) * _MIX1
         x = (x ^ (x >> np.uint64(27))) * _MIX2
         return x ^ (x >> np.uint64(31))
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
 
 
 def _polar(seed: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,11 +114,27 @@ def truncate(values: np.ndarray, seed: int, first: int, truncation: float) -> np
     return out
 
 
-def latent(n: int, latent_dim: int, seed: int, truncation: float | None = None) -> np.ndarray:
-    """The z that ``Sampler.sample(n, seed, truncation=...)`` feeds the generator: float32 (n, latent_dim)."""
-    if n < 0 or latent_dim <= 0:
-        raise ValueError(f"need n >= 0 and latent_dim > 0, got n={n}, latent_dim={latent_dim}")
-    z = standard_normal(seed, n * latent_dim)  # (n * latent_dim,)
+def latent(n: int, latent_dim: int, seed: int, truncation: float | None = None, first: int = 0) -> np.ndarray:
+    """Rows [first, first + n) of the z that ``Sampler.sample(first + n, seed, truncation=...)`` feeds the
+    generator, without drawing the rows before: float32 (n, latent_dim)."""
+    if n < 0 or latent_dim <= 0 or first < 0:
+        raise ValueError(f"need n >= 0, latent_dim > 0 and first >= 0, got n={n}, latent_dim={latent_dim}, "
+                         f"first={first}")
+    start = first * latent_dim  # number of z[first, 0] in seed's stream
+    z = _stream(seed, start, n * latent_dim)  # (n * latent_dim,)
     if truncation is not None:
-        z = truncate(z, seed, 0, truncation)
+        z = truncate(z, seed, start, truncation)
     return z.reshape(n, latent_dim)
+
+
+def _stream(seed: int, start: int, count: int) -> np.ndarray:
+    """Numbers [start, start + count) of ``seed``'s stream: float32 (count,).
+
+    SplitMix64 word m of seed s is word 0 of seed (s + m * GOLDEN) mod 2**64, and normal pair p uses
+    words 2p and 2p + 1, so the stream from pair p on is the stream of seed s + 2p * GOLDEN. A start
+    inside a pair (an odd latent_dim) drops that pair's cosine.
+    """
+    _check_seed(seed)  # before the seek below wraps it into range
+    pair = start // 2
+    pair_seed = (seed + 2 * pair * int(_GOLDEN)) % 2**64
+    return standard_normal(pair_seed, start + count - 2 * pair)[start - 2 * pair:]

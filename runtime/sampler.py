@@ -6,6 +6,7 @@ once (both backends' ``run`` are thread-safe). ``sample(n, seed)`` draws z from 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,6 +31,8 @@ class Sampler:
     kernel, CPU only).
     device: "auto" (CUDA when onnxruntime can use a GPU here, else CPU), "cpu" or "cuda".
     threads: intra-op threads (None: the backend's default).
+    It keeps what it was built from: ``data`` (the model's bytes, read once), their ``sha256``, the
+    requested ``device``, and ``model_info`` (the checked metadata).
     """
 
     def __init__(self, model: str | os.PathLike | bytes, backend: str = "auto", device: str = "auto",
@@ -41,6 +44,9 @@ class Sampler:
         if threads is not None and threads < 1:
             raise UserError(f"threads must be >= 1 (or None for the default), got {threads}")
         self.source, data = _read(model)
+        self.data = data  # what this Sampler was built from: worker processes build theirs from it
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.device = device  # as requested, so that a worker resolves "auto" as this Sampler did
         try:
             header = read_header(data)
         except NotOnnx as e:

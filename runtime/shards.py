@@ -32,7 +32,7 @@ from tqdm import tqdm
 from onnxgan.errors import UserError
 from onnxgan.files import atomic_write
 
-from .latent import _GOLDEN, standard_normal
+from .latent import latent
 from .sampler import Sampler, check_fits_in_memory
 
 FORMATS = ("npz", "png")
@@ -71,20 +71,6 @@ class Job:
         return f"shard_{k:0{width}d}" + (".npz" if self.format == "npz" else "")
 
 
-def shard_latent(seed: int, first: int, count: int, latent_dim: int) -> np.ndarray:
-    """Rows [first, first + count) of ``latent(first + count, latent_dim, seed)``, without the rows before.
-
-    SplitMix64 word m of seed s is word 0 of seed (s + m * GOLDEN) mod 2**64, and normal pair p uses
-    words 2p and 2p + 1, so the stream from pair p on is the stream of seed s + 2p * GOLDEN. An odd
-    latent_dim starts some rows on a pair's sine: drop that pair's cosine.
-    """
-    start = first * latent_dim  # index of the first value in seed's stream
-    pair = start // 2
-    pair_seed = (seed + 2 * pair * int(_GOLDEN)) % 2**64
-    values = standard_normal(pair_seed, start + count * latent_dim - 2 * pair)[start - 2 * pair:]
-    return values.reshape(count, latent_dim)  # (count, latent_dim)
-
-
 def shard_labels(num_classes: int, label: int | None, first: int, count: int) -> np.ndarray | None:
     """Labels of samples [first, first + count): ``label`` for all, or by default i % num_classes as
     ``Sampler.labels`` numbers them; None for unconditional models. int64 (count,)."""
@@ -99,7 +85,7 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
     """Generate shard k, write it whole under its name, and return its index entry."""
     first, count = job.first(k), job.count(k)
     info = sampler.model_info
-    z = shard_latent(job.seed, first, count, info.latent_dim)  # (count, latent_dim)
+    z = latent(count, info.latent_dim, job.seed, first=first)  # (count, latent_dim)
     labels = shard_labels(info.num_classes, job.label, first, count)
     pixels = sampler.pixels(z, labels)  # (count, H, W) or (count, H, W, C)
     path = folder / job.name(k)
@@ -136,19 +122,17 @@ def worker_threads(workers: int, threads: int | None) -> int:
     return threads or max(1, cores // workers)
 
 
-def run_job(sampler: Sampler, model: str, folder: Path, n: int, seed: int, label: int | None,
-            shard_size: int, shard_format: str, workers: int, device: str) -> str:
+def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None, shard_size: int,
+            shard_format: str, workers: int) -> str:
     """Write (or finish) the job in ``folder`` with ``sampler``'s backend; returns the summary line.
 
-    ``sampler`` is the parent's, already built from ``model`` with ``worker_threads`` threads; with one
-    worker it writes the shards itself, with more each worker process builds its own.
+    ``sampler`` is the parent's, built with ``worker_threads`` threads; with one worker it writes the
+    shards itself, with more each worker process builds its own from the parent's bytes and device.
     """
     # Each worker holds up to two shards at once (its own and the next one queued).
     check_fits_in_memory(min(shard_size, n) * 2 * max(workers, 1), sampler.model_info)
-    data = Path(model).read_bytes()
     info = sampler.info()
-    job = Job(hashlib.sha256(data).hexdigest(), n, seed, shard_size, shard_format, label,
-              info["backend"], info["provider"])
+    job = Job(sampler.sha256, n, seed, shard_size, shard_format, label, info["backend"], info["provider"])
     with _locked(folder):
         kept = _verified_shards(folder, job)
         _write_index(folder, job, kept)  # drops the entries that failed verification
@@ -158,7 +142,7 @@ def run_job(sampler: Sampler, model: str, folder: Path, n: int, seed: int, label
         start, written = time.perf_counter(), 0
         # closing(): after an error or Ctrl-C in this loop (in an index write, say) the pool stops at once,
         # not when the interpreter exits (which would wait for every queued shard)
-        with contextlib.closing(_finished_shards(sampler, job, todo, folder, workers, data, device)) as finished:
+        with contextlib.closing(_finished_shards(sampler, job, todo, folder, workers)) as finished:
             for entries in finished:
                 kept.update((entry["first"] // shard_size, entry) for entry in entries)
                 _write_index(folder, job, kept)
@@ -172,8 +156,7 @@ def run_job(sampler: Sampler, model: str, folder: Path, n: int, seed: int, label
             f"kept ({info['backend']}, {info['provider']}, {workers} worker(s) x {info['threads']} thread(s))")
 
 
-def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, workers: int, data: bytes,
-                     device: str) -> Iterator[list[dict]]:
+def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, workers: int) -> Iterator[list[dict]]:
     """Write the shards ``todo``; yield the index entries of those finished since the last yield.
 
     Batches, because the parent's atomic index write (two fsyncs) can take longer than a small shard:
@@ -185,7 +168,7 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
         return
     info = sampler.info()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(data, info["backend"], device, info["threads"]))
+                               initargs=(sampler.data, info["backend"], sampler.device, info["threads"]))
     try:
         with _interrupt_between_batches() as interrupted:
             queue, pending = iter(todo), set()

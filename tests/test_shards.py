@@ -17,10 +17,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from onnxgan.images import to_uint8
 from onnxgan.runtime import Sampler, latent
 from onnxgan.runtime.cli import main as gan_sample
-from onnxgan.runtime.shards import shard_latent
+from onnxgan.runtime.shards import run_job
 from test_runtime import conditional_model
 
 BIN = Path(sys.executable).parent  # the installed entry points live beside the interpreter
@@ -36,10 +35,10 @@ def index(folder: Path) -> dict:
 
 @pytest.mark.parametrize("latent_dim", [1, 7, 8])
 @pytest.mark.parametrize("seed", [0, 2**64 - 1])
-def test_shard_latent_is_a_slice_of_latent(latent_dim, seed):
+def test_latent_rows_from_first_are_a_slice_of_latent(latent_dim, seed):
     full = latent(12, latent_dim, seed)  # (12, latent_dim)
     for first, count in [(0, 0), (0, 12), (1, 4), (3, 9), (5, 1), (11, 1), (12, 0)]:
-        np.testing.assert_array_equal(shard_latent(seed, first, count, latent_dim), full[first:first + count],
+        np.testing.assert_array_equal(latent(count, latent_dim, seed, first=first), full[first:first + count],
                                       err_msg=f"latent_dim {latent_dim}, rows [{first}, {first + count})")
 
 
@@ -53,7 +52,7 @@ def test_each_shard_holds_its_rows_of_sample(tmp_path, tiny_model):
     for k in range(5):
         with np.load(tmp_path / "job" / f"shard_{k:05d}.npz") as shard:
             first = 5 * k
-            np.testing.assert_array_equal(shard["images"], to_uint8(sampler.generate(z[first:first + 5])))
+            np.testing.assert_array_equal(shard["images"], sampler.pixels(z[first:first + 5]))
             assert int(shard["first_index"]) == first and shard["labels"].shape == (0,)
             shards.append(shard["images"])
     np.testing.assert_array_equal(np.concatenate(shards), sampler.sample(23, seed=5))
@@ -73,6 +72,20 @@ def test_index_describes_the_files(tmp_path, tiny_model):
     for shard in saved["shards"]:
         assert shard["sha256"] == hashlib.sha256((tmp_path / "job" / shard["file"]).read_bytes()).hexdigest()
     assert sorted(os.listdir(tmp_path / "job")) == [".lock", "index.json", *(s["file"] for s in saved["shards"])]
+
+
+def test_the_index_names_the_bytes_the_sampler_was_built_from(tmp_path, tiny_model):
+    expected = hashlib.sha256(tiny_model.read_bytes()).hexdigest()
+    path = tmp_path / "model.onnx"
+    path.write_bytes(tiny_model.read_bytes())
+    sampler = Sampler(path, device="cpu")
+    path.write_bytes(b"another model")  # replaced after loading: the job must not read it again
+    run_job(sampler, tmp_path / "job", 6, 0, None, 3, "npz", 1)
+    assert index(tmp_path / "job")["model_sha256"] == expected
+    piped = subprocess.run([BIN / "gan-sample", "/dev/stdin", "-n", "4", "--shard-size", "2", "-o", tmp_path / "pipe"],
+                           input=tiny_model.read_bytes(), capture_output=True, timeout=120)  # a pipe reads once
+    assert piped.returncode == 0, piped.stderr
+    assert index(tmp_path / "pipe")["model_sha256"] == expected
 
 
 def test_png_shards_are_folders_named_by_global_index(tmp_path, tiny_model):
