@@ -51,8 +51,13 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def train_command(run: Path, data: Path, steps: int) -> list[str]:
+    """Resume from last.pt, or from the newest step checkpoint when a kill came before last.pt was first
+    renamed into place (the folder holds a run, so a new run there is refused); else a new run."""
     if (run / "checkpoints" / "last.pt").exists():
         return [GAN_TRAIN, "--resume", str(run), "--steps", str(steps)]
+    steps_saved = sorted((run / "checkpoints").glob("step_*.pt"))
+    if steps_saved:
+        return [GAN_TRAIN, "--resume", str(steps_saved[-1]), "--steps", str(steps)]
     return [GAN_TRAIN, "--data", str(data), "--out", str(run), "--steps", str(steps), *TINY]
 
 

@@ -55,6 +55,14 @@ class World:
         return gathered
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), known before the group is joined."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        raise UserError(f"RANK={os.environ['RANK']!r} is not a number: start multi-process runs with torchrun") from None
+
+
 def join_world(device: torch.device) -> tuple[World, torch.device]:
     """Join torchrun's process group if there is one; returns the world and this rank's device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -1,21 +1,132 @@
-"""The run directory (config.json, metrics.jsonl, samples/, checkpoints/) and stopping on signals."""
+"""The run directory (config.json, metrics.jsonl, samples/, checkpoints/), who may write it, and stopping
+on signals.
+
+A run folder belongs to one run: a new run needs a missing or empty folder, a resumed run writes only into
+the folder it resumes (or a missing or empty one), and the process training holds RUN/.lock (flock) so
+that no second gan-train writes there at the same time. The kernel frees the lock when its holder dies,
+so a killed run never blocks its resume.
+"""
 from __future__ import annotations
 
 import contextlib
 import json
-import math
+import os
 import signal
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from onnxgan.errors import UserError
 from onnxgan.files import atomic_write
 from onnxgan.images import grid, save_png, to_uint8
 
 from .checkpoint import save_checkpoint
 from .report import read_metrics  # report.py imports matplotlib only when it draws
+
+LOCK = ".lock"  # in the run folder; held (flock) while a process trains there
+MAX_NAME_TRIES = 1000  # runs/<model>-<timestamp>-2, -3, ... before giving up
+
+
+def default_run_dir(model: str, root: Path = Path("runs"), create: bool = True) -> Path:
+    """``root/<model>-<timestamp>``, created exclusively (mkdir fails when it exists) so that runs started
+    in the same second each get their own folder: the second one gets ``-2``, and so on.
+    ``create=False`` (--dry-run) only names the first candidate."""
+    stem = f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not create:
+        return root / stem
+    for attempt in range(1, MAX_NAME_TRIES + 1):
+        path = root / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    raise UserError(f"{root}: {MAX_NAME_TRIES} runs named {stem}* exist already; pass --out")
+
+
+def check_run_dir(run_dir: Path, resumes: Path | None = None) -> None:
+    """Refuse, before anything is written, a folder that this run may not write into.
+
+    A new run (``resumes`` None) needs a missing or empty folder; a resumed run also accepts the folder
+    of the run it resumes (``resumes``). The name must be UTF-8 (report.html embeds it).
+    """
+    try:
+        str(run_dir).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"--out {os.fsencode(run_dir)!r}: the folder name is not valid UTF-8; choose another "
+                        "name") from None
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir} is a file, not a folder")
+    if resumes is not None and run_dir.is_dir() and resumes.is_dir() and run_dir.samefile(resumes):
+        return
+    if _holds_files(run_dir):
+        if (run_dir / "checkpoints" / "last.pt").exists() and resumes is None:
+            raise UserError(f"{run_dir} already holds a trained run; continue it with --resume {run_dir} "
+                            "or choose another --out")
+        steps = sorted((run_dir / "checkpoints").glob("step_*.pt"))
+        if resumes is None and steps:  # a run killed before its first last.pt
+            raise UserError(f"{run_dir} holds a run without checkpoints/last.pt; continue it with --resume "
+                            f"{steps[-1]} or choose another --out")
+        what = "a new run" if resumes is None else f"the run resumed from {resumes}"
+        raise UserError(f"--out {run_dir}: the folder holds files and {what} may write only into a new or "
+                        "empty folder; choose another --out")
+
+
+def resumed_run(resume: str) -> Path:
+    """The folder of the run that ``--resume`` names: RUN for RUN or RUN/checkpoints/X.pt, else the file."""
+    path = Path(resume)
+    return path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
+
+
+def _holds_files(folder: Path) -> bool:
+    """True when ``folder`` has an entry other than our lock (a missing folder holds none)."""
+    try:
+        return any(entry.name != LOCK for entry in folder.iterdir())
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise UserError(f"cannot read {folder}: {e.strerror or e}") from None
+
+
+@contextmanager
+def locked_run_dir(run_dir: Path, resumes: Path | None = None, writes: bool = True,
+                   created: bool = False) -> Iterator[Path]:
+    """Hold ``run_dir/.lock`` while the block trains; ``check_run_dir`` again once it is held (another
+    process may have written there since the first check). A folder made for this run (here, or by
+    ``default_run_dir``: ``created``) that the block left empty, failing before it wrote, is removed again.
+    ``writes`` False (ranks > 0): nothing to hold."""
+    if not writes:
+        yield run_dir
+        return
+    import fcntl  # POSIX; imported here so that the module imports everywhere
+
+    check_run_dir(run_dir, resumes)
+    created = created or not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(run_dir / LOCK, "ab")
+    except OSError as e:
+        raise UserError(f"cannot write {run_dir}: {e.strerror or e}") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{run_dir}: another gan-train process is writing this run; wait for it to end "
+                            "(or stop it) and resume then") from None
+        try:
+            check_run_dir(run_dir, resumes)
+            yield run_dir
+        except BaseException:
+            if created and not _holds_files(run_dir):
+                with contextlib.suppress(OSError):
+                    (run_dir / LOCK).unlink()
+                    run_dir.rmdir()
+            raise
 
 
 @contextmanager
@@ -65,10 +176,16 @@ class RunFiles:
                     temp.unlink()
 
     def trim_metrics(self, step: int) -> None:
-        """On resume, drop rows logged after the checkpoint (and any half-written last line)."""
+        """On resume, drop rows logged after the checkpoint, a half-written last line and any line that
+        is not a row of ours (not an object with an integer step), so the report reads only good rows."""
         if not self.writes or not self.metrics.exists():
             return
-        kept = [json.dumps(row) + "\n" for row in self.read_metrics() if row.get("step", math.inf) <= step]
+        try:
+            rows = self.read_metrics()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"{self.metrics}: not a readable metrics file ({e}); move it away to resume") from None
+        kept = [json.dumps(row) + "\n" for row in rows
+                if isinstance(row, dict) and type(row.get("step")) is int and row["step"] <= step]
         with atomic_write(self.metrics) as f:
             f.write("".join(kept).encode())
 
