@@ -2,13 +2,18 @@
 
 Every loader returns an ``ImageData`` whose images are uint8 (N, C, H, W); training maps them to
 [-1, 1] on the device. Any fault in the user's data is one ``DataError`` naming the file and the fault.
-Declared sizes are never trusted: a header is checked against the bytes really present before any
-large allocation.
+Declared sizes are never trusted: every declared size (IDX and npy headers, each npz member, image
+dimensions, label values) is checked against a limit, this machine's memory and the bytes really
+present before anything is allocated or inflated.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import unicodedata
+import warnings
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +25,13 @@ from onnxgan.errors import UserError
 MNIST_DIR = Path(__file__).parent / "mnist"
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-MAX_DECLARED_BYTES = 16 * 2**30  # an IDX header asking for more than this is hostile or broken
+MAX_DECLARED_BYTES = 16 * 2**30  # a header asking for more than this is hostile or broken
+MAX_CLASSES = 4096  # more distinct labels than this is not a class-conditional data set
+MAX_IMAGE_SIDE = 1024  # ModelConfig's largest side; a larger picture is refused before it is decoded
+# Pillow's image modes by what they hold: 8-bit grey, 16-bit grey, colour (palette and alpha included)
+GREY_MODES = {"1", "L", "LA", "La"}
+GREY16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # "I": how some Pillows load 16-bit PNGs
+COLOUR_MODES = {"RGB", "RGBA", "RGBa", "RGBX", "P", "PA", "CMYK", "YCbCr"}
 _IDX_IMAGES, _IDX_LABELS = 2051, 2049
 
 
@@ -50,6 +61,8 @@ def load_dataset(spec: str) -> ImageData:
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(path, "no such file or folder (use --data mnist or a path to your images)")
+    if not (path.is_file() or path.is_dir()):  # a named pipe or a device would block or never end
+        raise DataError(path, "not a regular file or a folder")
     if path.is_file():
         if path.suffix in (".npy", ".npz"):
             return _load_array_file(path)
@@ -68,6 +81,52 @@ def load_mnist(split: str = "train") -> ImageData:
     _verify_sha256(images_path, labels_path)
     data = _load_idx_pair(images_path, labels_path)
     return ImageData(data.images, data.labels, MNIST_CLASSES, f"mnist ({split})")
+
+
+def check_fits(data: ImageData, image_shape: tuple[int, ...], num_classes: int) -> None:
+    """Refuse data that a model making ``image_shape`` images of ``num_classes`` classes cannot train on
+    (resuming on data that changed since the checkpoint)."""
+    if data.image_shape != tuple(image_shape):
+        raise DataError(data.source, f"images are {data.image_shape}, the checkpoint's model makes "
+                                     f"{tuple(image_shape)}")
+    if num_classes and (data.labels is None or (len(data.labels) and int(data.labels.max()) >= num_classes)):
+        found = "no labels" if data.labels is None else f"labels up to {int(data.labels.max())}"
+        raise DataError(data.source, f"has {found}, the checkpoint's conditional model knows {num_classes} "
+                                     "classes; resume on the data it was trained on")
+
+
+def memory_limit() -> int:
+    """The most bytes one data set may declare: MAX_DECLARED_BYTES, or half of this machine's memory
+    when that is less (the images are held twice while they are converted)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): the fixed limit alone
+        return MAX_DECLARED_BYTES
+    return min(MAX_DECLARED_BYTES, memory // 2)
+
+
+def _check_declared(path: Path, declared: int, present: int | None = None) -> None:
+    """A header's ``declared`` byte count against the limit and against the bytes ``present`` after it."""
+    limit = memory_limit()
+    if declared > limit:
+        raise DataError(path, f"declares {declared / 2**30:,.1f} GiB of data, more than this machine can train on "
+                              f"(limit {limit / 2**30:,.1f} GiB)")
+    if present is not None and declared > present:
+        raise DataError(path, f"truncated: its header declares {declared} data bytes, the file holds {present}")
+
+
+def _check_class_count(path: Path, count: int) -> None:
+    if count > MAX_CLASSES:
+        raise DataError(path, f"labels declare {count} classes; more than {MAX_CLASSES} is not a class-labelled "
+                              "data set (labels must count 0, 1, 2, ...)")
+
+
+def _check_class_names(path: Path, names: tuple[str, ...]) -> None:
+    """Class names travel into checkpoints and model.onnx and are printed: printable text only."""
+    for name in names:
+        if not name or any(unicodedata.category(c)[0] in "CZ" and c != " " for c in name):
+            raise DataError(path, f"class name {name!r} is empty or holds control or separator characters; "
+                                  "rename it")
 
 
 def _verify_sha256(*paths: Path) -> None:
@@ -96,9 +155,11 @@ def read_idx(path: Path) -> np.ndarray:
             if len(dims_bytes) < 4 * ndim:
                 raise DataError(path, "truncated IDX file (header cut short)")
             dims = tuple(int.from_bytes(dims_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim))
-            expected = int(np.prod(dims, dtype=np.int64))
-            if expected > MAX_DECLARED_BYTES:
-                raise DataError(path, f"IDX header declares {expected} bytes, more than any real data set")
+            expected = int(np.prod(dims, dtype=object))  # Python ints: 4 dims of 2**32 overflow int64
+            # A gzip file's inflated size is known only by inflating it, so the limit comes first; a raw
+            # file must also hold the bytes it declares.
+            raw = opener is open
+            _check_declared(path, expected, path.stat().st_size - 4 - 4 * ndim if raw else None)
             body = f.read(expected + 1)  # one byte more tells trailing garbage apart
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
@@ -139,7 +200,7 @@ def _load_idx_pair(images_path: Path, labels_path: Path | None = None) -> ImageD
             raise DataError(labels_path, "IDX labels must have 1 dimension")
         if len(raw_labels) != len(images):
             raise DataError(labels_path, f"{len(raw_labels)} labels for {len(images)} images in {images_path.name}")
-        labels = raw_labels.astype(np.int64)
+        labels = raw_labels.astype(np.int64)  # unsigned bytes: at most 256 classes
         class_names = tuple(str(i) for i in range(int(labels.max()) + 1)) if len(labels) else ()
     return _checked(images[:, None], labels, class_names or (), str(images_path), images_path)
 
@@ -148,6 +209,7 @@ def _load_idx_pair(images_path: Path, labels_path: Path | None = None) -> ImageD
 
 def _load_array_file(path: Path) -> ImageData:
     """.npy: images only; .npz: images under 'images'/'x' (or a lone array), labels under 'labels'/'y'."""
+    _check_array_headers(path)
     try:
         if path.suffix == ".npy":
             images, labels, names = np.load(path, allow_pickle=False), None, None
@@ -161,8 +223,8 @@ def _load_array_file(path: Path) -> ImageData:
                 label_key = next((k for k in ("labels", "y") if k in keys), None)
                 labels = archive[label_key] if label_key else None
                 names = archive["class_names"] if "class_names" in keys else None
-    except (OSError, ValueError, EOFError) as e:
-        raise DataError(path, f"not a readable numpy file ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, KeyError) as e:
+        raise DataError(path, f"not a readable numpy file ({_first_line(e)})") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -177,10 +239,56 @@ def _load_array_file(path: Path) -> ImageData:
         if len(labels) and labels.min() < 0:
             raise DataError(path, "labels must be >= 0")
         count = int(labels.max()) + 1 if len(labels) else 0
+        _check_class_count(path, count)
+        if names is not None and (names.ndim != 1 or names.dtype.kind not in "US" or len(names) > MAX_CLASSES):
+            raise DataError(path, f"class_names must be a list of at most {MAX_CLASSES} strings, found "
+                                  f"{names.dtype} {names.shape}")
         class_names = tuple(str(n) for n in names) if names is not None else tuple(str(i) for i in range(count))
         if len(class_names) < count:
             raise DataError(path, f"{len(class_names)} class names for labels up to {count - 1}")
+        _check_class_names(path, class_names)
     return _checked(np.ascontiguousarray(images), labels, class_names, str(path), path)
+
+
+def _check_array_headers(path: Path) -> None:
+    """Read the header of the .npy (or of each .npz member) and bound its declared size before numpy
+    allocates it: a 1 KB file may declare terabytes, and an .npz member may inflate to more than it holds."""
+    from numpy.lib import format as npy
+
+    def declared(f, what: Path) -> tuple[int, int]:
+        """(bytes the header declares, header length) of the npy stream ``f``."""
+        try:
+            version = npy.read_magic(f)
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+        except (ValueError, EOFError, OSError, SyntaxError, TypeError) as e:
+            raise DataError(what, f"not a readable numpy file ({_first_line(e)})") from None
+        return int(np.prod(shape, dtype=object)) * dtype.itemsize, f.tell()
+
+    try:
+        if path.suffix == ".npy":
+            with open(path, "rb") as f:
+                size, header = declared(f, path)
+            _check_declared(path, size, path.stat().st_size - header)
+            return
+        total = 0
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if not member.filename.endswith(".npy"):
+                    continue
+                with archive.open(member) as f:
+                    size, header = declared(f, path)
+                _check_declared(Path(f"{path}:{member.filename}"), size, member.file_size - header)
+                total += size
+        _check_declared(path, total)
+    except (OSError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as e:
+        raise DataError(path, f"not a readable numpy file ({_first_line(e)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    """An exception's first line (decoders' messages can span lines or be empty)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _to_uint8(path: Path, images: np.ndarray) -> np.ndarray:
@@ -205,8 +313,6 @@ def _to_uint8(path: Path, images: np.ndarray) -> np.ndarray:
 
 def _load_image_folder(folder: Path) -> ImageData:
     """Images directly in ``folder`` (unlabelled) or in one subfolder per class (labelled)."""
-    from PIL import Image, UnidentifiedImageError
-
     def images_in(d: Path) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -217,21 +323,20 @@ def _load_image_folder(folder: Path) -> ImageData:
     files = [(p, 0) for p in loose] or [(p, i) for i, d in enumerate(class_dirs) for p in images_in(d)]
     if not files:
         raise DataError(folder, "no images found (looked for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
+    if class_dirs:
+        _check_class_count(folder, len(class_dirs))
+        _check_class_names(folder, tuple(d.name for d in class_dirs))
     pictures, shape = [], None
     for path, _ in files:
-        try:
-            with Image.open(path) as im:
-                im.load()
-                colour = im.mode not in ("1", "L", "LA", "I", "I;16", "F")
-                pictures.append((path, im.convert("RGB" if colour else "L")))
-        except (OSError, UnidentifiedImageError) as e:
-            raise DataError(path, f"not a readable image ({e})") from None
-        size = pictures[-1][1].size
+        picture = _read_image(path)
+        size = picture.size
         if shape is None:
             shape = size
+            _check_declared(folder, len(files) * size[0] * size[1] * 3)  # at most 3 bytes a pixel
         elif size != shape:
             raise DataError(path, f"image is {size[0]}x{size[1]} but the first one is {shape[0]}x{shape[1]}; "
                                   "all images must have one size")
+        pictures.append((path, picture))
     any_colour = any(im.mode == "RGB" for _, im in pictures)
     arrays = [np.asarray(im.convert("RGB") if any_colour else im) for _, im in pictures]
     images = np.stack(arrays)  # (N, H, W) or (N, H, W, 3)
@@ -239,6 +344,44 @@ def _load_image_folder(folder: Path) -> ImageData:
     labels = np.array([label for _, label in files], dtype=np.int64) if class_dirs else None
     names = tuple(d.name for d in class_dirs)
     return _checked(np.ascontiguousarray(images), labels, names, str(folder), folder)
+
+
+def _read_image(path: Path):
+    """One image file -> a Pillow image in mode "L" (grey) or "RGB", its size checked before it is decoded.
+
+    16-bit grey keeps its top 8 bits (Pillow's own convert("L") clips it, turning images white); modes
+    outside GREY_MODES, GREY16_MODES and COLOUR_MODES are refused by name.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is refused, not printed
+            with Image.open(path) as im:
+                width, height = im.size  # from the header: nothing decoded yet
+                if not (1 <= width <= MAX_IMAGE_SIDE and 1 <= height <= MAX_IMAGE_SIDE):
+                    raise DataError(path, f"image is {width}x{height}; sides of 1..{MAX_IMAGE_SIDE} pixels are "
+                                          "supported")
+                if im.mode not in GREY_MODES | GREY16_MODES | COLOUR_MODES:
+                    raise DataError(path, f"image mode {im.mode!r} is not supported; use 8- or 16-bit grey, RGB, "
+                                          "RGBA or palette images")
+                im.load()
+                if im.mode in GREY16_MODES:
+                    return Image.fromarray(_grey16_to_uint8(path, np.asarray(im)))
+                return im.convert("L" if im.mode in GREY_MODES else "RGB")
+    except DataError:
+        raise
+    # A decoder fed hostile bytes raises almost anything (OSError, ValueError, SyntaxError, struct.error,
+    # DecompressionBombError, ...); every one of them means "not a readable image", said in one line.
+    except Exception as e:
+        raise DataError(path, f"not a readable image ({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _grey16_to_uint8(path: Path, pixels: np.ndarray) -> np.ndarray:
+    """16-bit grey (H, W) in 0..65535 -> uint8 by rounding v / 257 (65535 -> 255, 257 -> 1)."""
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise DataError(path, "a 32-bit integer image; use 8- or 16-bit grey")
+    return ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _checked(images: np.ndarray, labels: np.ndarray | None, class_names: tuple[str, ...], source: str,
