@@ -2,12 +2,13 @@
 
 Each backend loads a model.onnx from bytes whose contract the Sampler has checked, and offers
 ``run(z, labels) -> image`` on inputs the Sampler has already checked. Asking for a backend or a device
-that cannot load fails with a ``UserError``; ``auto`` choices are visible in ``Sampler.info()``.
+that cannot load fails with a ``UserError``. ``auto`` decides from the graph: the native kernel when
+its reader accepts the file and the model runs on the CPU, onnxruntime otherwise; ``Sampler.info()``
+says which and why.
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import sys
 
@@ -18,7 +19,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from onnxgan.errors import UserError
 
 from . import _native
-from .contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE, ModelInfo
+from .contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE
 
 BACKENDS = ("auto", "onnxruntime", "native")
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,28 +30,25 @@ _CPU = "CPUExecutionProvider"
 _QUIET, _DEFAULT_SEVERITY = 3, 2  # onnxruntime log severities: errors only; warnings and up
 
 
-def native_available() -> bool:
-    """Whether this install's native module has the sampler (the C++ kernel) built in."""
-    return hasattr(_native, "Model")
-
-
-MLP_MODELS = ("mlp", "mlp-bn")  # the generators the native kernel runs (docs/onnx-contract.md)
-
-
-def _auto_backend(info: ModelInfo, device: str) -> str:
-    """``backend="auto"``: the native kernel for MLP generators on the CPU (the fastest there, see
-    docs/native.md), onnxruntime for everything else and on a GPU."""
-    on_cpu = device == "cpu" or (device == "auto" and not cuda_device_present())
-    return "native" if on_cpu and info.model in MLP_MODELS and native_available() else "onnxruntime"
-
-
-def open_backend(name: str, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):
-    """A loaded backend (``OnnxRuntimeBackend`` or ``NativeBackend``) for ``name`` in BACKENDS."""
-    if name == "auto":
-        name = _auto_backend(info, device)
+def open_backend(name: str, data: bytes, device: str, threads: int | None, source: str):
+    """(a loaded ``OnnxRuntimeBackend`` or ``NativeBackend`` for ``name`` in BACKENDS, why it is that one)."""
+    if name == "onnxruntime":
+        return OnnxRuntimeBackend(data, device, threads, source), "asked for"
     if name == "native":
-        return NativeBackend(data, info, device, threads, source)
-    return OnnxRuntimeBackend(data, info, device, threads, source)
+        if device == "cuda":
+            raise UserError("the native backend runs on the CPU only; use --device cpu or --backend onnxruntime")
+        try:
+            return NativeBackend(_native.Model.from_bytes(data, threads or 0)), "asked for"
+        except ValueError as e:
+            raise UserError(f"{source}: the native backend cannot use it ({e}); use --backend onnxruntime") from None
+    if device == "cuda" or (device == "auto" and cuda_device_present()):
+        return (OnnxRuntimeBackend(data, device, threads, source),
+                "auto: the model runs on a CUDA GPU, and the native kernel runs on the CPU only")
+    try:
+        model = _native.Model.from_bytes(data, threads or 0)
+    except ValueError as e:
+        return OnnxRuntimeBackend(data, device, threads, source), f"auto: the native reader does not take it ({e})"
+    return NativeBackend(model), "auto: the native reader takes it and the model runs on the CPU"
 
 
 @functools.cache
@@ -76,7 +74,7 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):
+    def __init__(self, data: bytes, device: str, threads: int | None, source: str):
         want_cuda = device == "cuda" or (device == "auto" and cuda_device_present())
         if device == "cuda" and not cuda_device_present():
             raise UserError("--device cuda: onnxruntime finds no usable CUDA GPU here (needs onnxruntime-gpu, "
@@ -122,16 +120,9 @@ class NativeBackend:
     name = "native"
     provider = "native-cpu"
 
-    def __init__(self, data: bytes, info: ModelInfo, device: str, threads: int | None, source: str):
-        if not native_available():
-            raise UserError("the native backend is not built in this install; use --backend onnxruntime")
-        if device == "cuda":
-            raise UserError("the native backend runs on the CPU only; use --device cpu or --backend onnxruntime")
-        try:
-            self.model = _native.Model.from_bytes(data, threads or 0)
-        except ValueError as e:
-            raise UserError(f"{source}: the native backend cannot use it ({e}); use --backend onnxruntime") from None
-        self.threads = self.model.threads
+    def __init__(self, model: _native.Model):
+        self.model = model
+        self.threads = model.threads
 
     def run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         return self.model.generate(z, labels)

@@ -27,8 +27,8 @@ Labels = int | Sequence[int] | np.ndarray | None
 class Sampler:
     """A loaded generator. ``model`` is a path to a model.onnx or its bytes.
 
-    backend: "auto" (backends._auto_backend decides; info() tells), "onnxruntime" or "native" (the C++
-    kernel, CPU only).
+    backend: "auto" (the native kernel when its reader takes the file and the model runs on the CPU,
+    else onnxruntime; info() says which and why), "onnxruntime" or "native" (the C++ kernel, CPU only).
     device: "auto" (CUDA when onnxruntime can use a GPU here, else CPU), "cpu" or "cuda".
     threads: intra-op threads (None: the backend's default).
     It keeps what it was built from: ``data`` (the model's bytes, read once), their ``sha256``, the
@@ -53,7 +53,7 @@ class Sampler:
             raise UserError(f"{self.source}: not an ONNX model file ({e})") from None
         self.model_info = ModelInfo.from_metadata(header.metadata, self.source)
         check_interface(header, self.model_info, self.source)
-        self._backend = open_backend(backend, data, self.model_info, device, threads, self.source)
+        self._backend, self._backend_reason = open_backend(backend, data, device, threads, self.source)
 
     def latent(self, n: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
         """The z behind ``sample(n, seed, truncation=...)``: float32 (n, latent_dim).
@@ -140,7 +140,8 @@ class Sampler:
             "num_classes": info.num_classes, "class_names": list(info.class_names),
             "training_step": info.training_step, "weights_dtype": info.weights_dtype,
             "latent_rng": info.latent_rng, "package_version": info.package_version,
-            "backend": self._backend.name, "provider": self._backend.provider, "threads": self._backend.threads,
+            "backend": self._backend.name, "backend_reason": self._backend_reason,
+            "provider": self._backend.provider, "threads": self._backend.threads,
         }
 
 
