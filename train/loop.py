@@ -165,6 +165,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
             position.step += 1
 
             step, done = position.step, position.step == last_step
+            bar.tick(step)
             log_point = step % train_config.log_every == 0 or done
             if log_point:
                 now = time.perf_counter()
@@ -178,7 +179,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                 bar.show(step, stats, rate)
             if scorer is not None and (step % train_config.eval_every == 0 or done):
                 scores = scorer.score(trainer)
-                files.append_metrics({"step": step, "epoch": position.epoch, **scores["row"]})
+                warned = {"warnings": scores["warnings"]} if scores["warnings"] else {}  # for the report's summary
+                files.append_metrics({"step": step, "epoch": position.epoch, **scores["row"], **warned})
                 bar.note(step, scores["summary"], scores["warnings"])
                 if scores["row"]["fid"] < best_fid:
                     best_fid = scores["row"]["fid"]
@@ -305,9 +307,13 @@ class _Progress:
         self.bar = tqdm(total=last_step, initial=step, unit="step", dynamic_ncols=True,
                         disable=mode != "bar", file=sys.stderr)
 
-    def show(self, step: int, stats: dict[str, float], rate: float) -> None:
+    def tick(self, step: int) -> None:
+        """Every step: the bar moves (tqdm redraws at most every 0.1 s); no tensor is read back here."""
         if self.mode == "bar":
             self.bar.update(step - self.bar.n)
+
+    def show(self, step: int, stats: dict[str, float], rate: float) -> None:
+        if self.mode == "bar":
             self.bar.set_postfix_str(f"d_loss={stats['d_loss']:.3f} g_loss={stats['g_loss']:.3f} {self.postfix}")
         elif self.mode == "lines":
             eta = (self.last_step - step) / max(rate, 1e-9)

@@ -60,7 +60,7 @@ def write_report(run_dir: str | Path) -> Path:
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     rows = read_metrics(run_dir / "metrics.jsonl")
-    sections = []
+    sections = [_summary(rows)] if rows else []
     grids = _spaced(sorted(p for p in (run_dir / "samples").glob("step_*.png") if p.stem[5:].isdigit()), MAX_GRIDS)
     if grids:
         figures = "".join(f'<figure><img src="{_data_uri(p)}" alt="samples at step {_step_of(p)}">'
@@ -70,7 +70,7 @@ def write_report(run_dir: str | Path) -> Path:
         plot_curves(rows, run_dir / "curves.png")
         sections.append(f'<h2>Curves</h2><img class="curves" src="{_data_uri(run_dir / "curves.png")}" '
                         'alt="training curves">')
-        evaluations = [row for row in rows if "fid" in row]
+        evaluations = [{k: v for k, v in row.items() if k in EVALUATION_COLUMNS} for row in rows if "fid" in row]
         if evaluations:
             sections.append("<h2>Evaluations</h2>" + _table(evaluations)
                             + "<p>FID/KID in the features of onnxgan's MNIST classifier: not comparable with "
@@ -88,6 +88,46 @@ def write_report(run_dir: str | Path) -> Path:
     with atomic_write(path) as f:
         f.write(page.encode())
     return path
+
+
+def _summary(rows: list[dict[str, Any]]) -> str:
+    """The report's opening: the last evaluation against its floor, the class balance, the warnings the
+    run printed, and how long it trained."""
+    training = [row for row in rows if "d_loss" in row]
+    evaluations = [row for row in rows if _is_number(row.get("fid"))]
+    facts = []
+    if training:
+        last = training[-1]
+        facts.append(f"{last['step']} steps in {last.get('wall_time', 0):.0f} s of training "
+                     f"({last.get('steps_per_s', 0):.1f} steps/s at the end)")
+    bars = ""
+    if evaluations:
+        final = evaluations[-1]
+        floor = final.get("fid_floor")
+        against = f" = {final['fid'] / floor:.1f}x the real-vs-real floor {floor:.2f}" if _is_number(floor) else ""
+        facts.append(f"final FID {final['fid']:.2f}{against} (step {final['step']}, {final.get('n', '?')} samples)")
+        facts.append("recall {:.2f}, precision {:.2f}".format(final.get("recall", math.nan),
+                                                            final.get("precision", math.nan)))
+        if _is_number(final.get("conditional_accuracy")):
+            facts.append(f"{final['conditional_accuracy']:.1%} of images show the digit asked for")
+        shares = final.get("class_histogram") or []
+        if shares:
+            facts.append(f"rarest class {final.get('rarest_class', '?')} at {min(shares):.1%} of samples "
+                         "(MNIST: 9-11% each)")
+            bars = '<div class="bars">' + "".join(
+                f'<div title="class {i}: {share:.1%}"><span style="height:{min(share, 0.25) * 400:.0f}px"></span>'
+                f"{i}</div>" for i, share in enumerate(shares)) + "</div>"
+    warnings = [f"step {row['step']}: {w}" for row in rows for w in row.get("warnings", []) if isinstance(w, str)]
+    items = "".join(f"<li>{html.escape(fact)}</li>" for fact in facts)
+    warned = ("<p><b>Warnings printed during the run:</b></p><ul class=\"warnings\">"
+              + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>") if warnings else \
+        "<p>No warnings were printed during the run.</p>"
+    return f"<h2>Summary</h2><ul>{items}</ul>{bars}{warned}"
+
+
+# The evaluation table's columns: what fits a laptop screen (the full rows stay in metrics.jsonl).
+EVALUATION_COLUMNS = ("step", "n", "fid", "fid_floor", "kid", "precision", "recall", "class_kl", "rarest_class",
+                      "rarest_class_share", "conditional_accuracy")
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -150,4 +190,10 @@ img.curves { max-width: 100%; image-rendering: auto; }
 table { border-collapse: collapse; font-size: 0.9em; margin-bottom: 1em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
+body { max-width: 72em; }
+table { display: block; overflow-x: auto; max-width: 100%; }
+.bars { display: flex; gap: 4px; align-items: flex-end; height: 110px; margin: 0.5em 0 1em; }
+.bars div { display: flex; flex-direction: column; align-items: center; font-size: 0.8em; }
+.bars span { width: 18px; background: #4a7; display: block; }
+ul.warnings { color: #a40; }
 """
