@@ -1,29 +1,19 @@
 """train/report.py: curves.png and report.html on a fake run directory, and the report opened in
-headless Chromium (Debian's ``chromium``), which must load it, show every image and log no error.
-
-The browser is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages
-ended by NUL, commands into fd 3, replies and events out of fd 4), so no extra package is needed.
+headless Chromium (Debian's ``chromium``, driven by tests/devtools.py), which must load it, show every
+image and log no error.
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import select
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from devtools import CHROMIUM, DevTools
 from onnxgan.images import grid, save_png
 from onnxgan.train.report import MAX_GRIDS, plot_curves, read_metrics, write_report
-
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-BROWSER_TIMEOUT = 20.0  # seconds for the whole browser session
 
 
 def fake_run(root: Path, grids: int = 15, evaluations: bool = True) -> Path:
@@ -77,100 +67,18 @@ def test_report_of_a_run_without_metrics_or_samples(tmp_path):
     assert "(no config.json)" in page and "<img" not in page
 
 
-class DevTools:
-    """A Chromium process and its DevTools pipe; ``command`` waits for the reply, keeping the events."""
-
-    def __init__(self, profile: Path):
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-
-        def map_pipes():  # in the child: fd 3 reads commands, fd 4 writes replies
-            # Through fds >= 10 first: the pipe ends may themselves be 3 or 4, and dup2(fd, fd) would
-            # neither move them nor clear close-on-exec.
-            high_r, high_w = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser_r, from_browser_w))
-            os.dup2(high_r, 3)
-            os.dup2(high_w, 4)
-
-        self.process = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=map_pipes, close_fds=False)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
-        self.deadline = time.monotonic() + BROWSER_TIMEOUT
-        self.events: list[dict] = []
-        self._buffer, self._next_id = b"", 0
-
-    def command(self, method: str, session: str | None = None, **params) -> dict:
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
-        while True:
-            reply = self._read()
-            if reply.get("id") == self._next_id:
-                assert "error" not in reply, f"{method}: {reply['error']}"
-                return reply["result"]
-            self.events.append(reply)
-
-    def wait_for(self, method: str) -> dict:
-        while True:
-            event = self._read()
-            self.events.append(event)
-            if event.get("method") == method:
-                return event
-
-    def _read(self) -> dict:
-        while b"\0" not in self._buffer:
-            left = self.deadline - time.monotonic()
-            if left <= 0 or not select.select([self._from_browser], [], [], left)[0]:
-                raise AssertionError(f"Chromium did not answer within {BROWSER_TIMEOUT} s")
-            chunk = os.read(self._from_browser, 1 << 16)
-            if not chunk:
-                raise AssertionError(f"Chromium closed the DevTools pipe: {self.process.stderr.read().decode()[-2000:]}")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def close(self) -> None:
-        try:
-            self.command("Browser.close")
-        except (AssertionError, OSError):
-            pass
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stderr.close()
-        os.close(self._to_browser)
-        os.close(self._from_browser)
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI: apt-get install -y chromium)")
 def test_report_opens_in_headless_chromium_with_its_images_and_no_console_error(tmp_path):
     report = write_report(fake_run(tmp_path / "run"))
     browser = DevTools(tmp_path / "profile")
     try:
-        target = browser.command("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.command("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            browser.command(f"{domain}.enable", session)
-        browser.command("Page.navigate", session, url=report.as_uri())
-        browser.wait_for("Page.loadEventFired")
-        state = browser.command("Runtime.evaluate", session, returnByValue=True, expression=(
+        session = browser.open_page(report.as_uri())
+        state = browser.evaluate(session, (
             "({title: document.title, ready: document.readyState, "
-            "images: Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])})"))["result"]["value"]
+            "images: Array.from(document.images, i => [i.alt, i.complete, i.naturalWidth])})"))
     finally:
         browser.close()
     assert state["ready"] == "complete" and state["title"] == "onnxgan run run"
     assert len(state["images"]) == MAX_GRIDS + 1
     assert all(complete and width > 0 for _, complete, width in state["images"]), state["images"]
-    errors = [e for e in browser.events
-              if e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
-              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
-    assert errors == []
+    assert browser.errors() == []

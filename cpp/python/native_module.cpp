@@ -95,11 +95,11 @@ class Model {
   onnxgan_info info_{};
 };
 
-py::array_t<float> latent(int64_t n, int64_t latent_dim, uint64_t seed) {
+py::array_t<float> latent(int64_t n, int64_t latent_dim, uint64_t seed, double truncation) {
   if (n < 0 || latent_dim <= 0)
     throw py::value_error("need n >= 0 and latent_dim > 0, got n=" + std::to_string(n) + ", latent_dim=" + std::to_string(latent_dim));
   py::array_t<float> out({py::ssize_t(n), py::ssize_t(latent_dim)});
-  check(onnxgan_latent(n, latent_dim, seed, 0.0, out.mutable_data(), size_t(out.nbytes())));
+  check(onnxgan_latent(n, latent_dim, seed, truncation, out.mutable_data(), size_t(out.nbytes())));
   return out;
 }
 
@@ -112,8 +112,9 @@ const char *kernel_name(int kernel) {
 PYBIND11_MODULE(_native, m) {
   m.doc() = "onnxgan native sampler (C++17, no third-party dependencies): MLP generators on the CPU";
   m.attr("__version__") = onnxgan_version();
-  m.def("latent", &latent, py::arg("n"), py::arg("latent_dim"), py::arg("seed"),
-        "The latent RNG splitmix64-boxmuller-v1: float32 (n, latent_dim), bit for bit runtime.latent.latent.");
+  m.def("latent", &latent, py::arg("n"), py::arg("latent_dim"), py::arg("seed"), py::arg("truncation") = 0.0,
+        "The latent RNG splitmix64-boxmuller-v1: float32 (n, latent_dim), bit for bit runtime.latent.latent; "
+        "truncation 0 (none) or >= 0.1 (truncated-resample-v1).");
   py::class_<Model>(m, "Model", "An MLP generator loaded by the native library.")
       .def(py::init(&Model::open_file), py::arg("path"), py::arg("threads") = 0, py::arg("precision") = "float32",
            py::arg("kernel") = "auto",

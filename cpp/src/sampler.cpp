@@ -110,7 +110,7 @@ void latent(int64_t n, int64_t latent_dim, uint64_t seed, double truncation, flo
   if (truncation == 0.0) return;
   if (!(truncation >= kMinTruncation))  // NaN included
     fail_argument("truncation must be 0 (none) or >= 0.1, got " + std::to_string(truncation));
-  require(count <= kAttemptStride, "truncation covers at most 2**40 latent numbers (n * latent_dim)");
+  require(uint64_t(count) <= kAttemptStride, "truncation covers at most 2**40 latent numbers (n * latent_dim)");
   truncate(seed, count, float(truncation), z);
 }
 
@@ -234,6 +234,19 @@ onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, do
     std::vector<float> images(size_t(n) * size_t(size));  // (n, C, H, W)
     generate(model, n, z.data(), labels, images.data(), images.size() * sizeof(float));
     to_uint8(plan, n, images.data(), static_cast<uint8_t *>(out));
+  });
+}
+
+onnxgan_status onnxgan_to_uint8(const onnxgan_model *model, int64_t n, const float *images, size_t images_size,
+                                uint8_t *out, size_t out_size) {
+  return guarded([&] {
+    require(model != nullptr, "model is NULL");
+    const Plan &plan = model->network->plan();
+    const int64_t size = plan.layers.back().out;
+    require(images_size >= checked_bytes(n, size, sizeof(float)), "images is smaller than n * image_size floats");
+    require(out_size >= checked_bytes(n, size, 1), "out is smaller than n * image_size bytes");
+    require(n == 0 || (images != nullptr && out != nullptr), "images and out must not be NULL");
+    to_uint8(plan, n, images, out);
   });
 }
 

@@ -108,6 +108,10 @@ void golden(const Bytes &file, const char *golden_path) {
   CHECK(onnxgan_sample(model, 3, 7, 0.0, nullptr, ONNXGAN_OUTPUT_UINT8, pixels.data(), 36) == ONNXGAN_OK, onnxgan_last_error());
   for (size_t i = 0; i < 36; ++i)  // C == 1: (N, H, W, C) and (N, C, H, W) coincide
     CHECK(pixels[i] == uint8_t(std::nearbyint((images[i] + 1.0f) * 127.5f)), "uint8 pixel " + std::to_string(i));
+  std::vector<uint8_t> mapped(36);
+  CHECK(onnxgan_to_uint8(model, 3, images.data(), 36 * 4, mapped.data(), 36) == ONNXGAN_OK && mapped == pixels,
+        "to_uint8(sample float32) == sample uint8");
+  CHECK(onnxgan_to_uint8(model, 3, images.data(), 36 * 4, mapped.data(), 35) == ONNXGAN_ERROR_ARGUMENT, "to_uint8 out too small");
   // Explicit labels equal to the default cycle give the same images; z through generate() too.
   const int64_t labels[3] = {0, 1, 2};
   std::vector<float> z(18), again(36);

@@ -111,6 +111,11 @@ ONNXGAN_API onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, con
 ONNXGAN_API onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, double truncation,
                                           const int64_t *labels, int format, void *out, size_t out_size);
 
+/* images float (n, C, H, W), e.g. from onnxgan_generate -> uint8 (n, H, W, C) exactly as ONNXGAN_OUTPUT_UINT8
+ * maps them. Sizes in bytes. */
+ONNXGAN_API onnxgan_status onnxgan_to_uint8(const onnxgan_model *model, int64_t n, const float *images, size_t images_size,
+                                            uint8_t *out, size_t out_size);
+
 /* The latent RNG "splitmix64-boxmuller-v1" (runtime/latent.py): z float (n, latent_dim), bit for bit
  * the same as Python's. truncation 0: none; otherwise >= 0.1: every |z| above it is redrawn by the
  * rule "truncated-resample-v1" (runtime/latent.py; n * latent_dim <= 2**40). out_size in bytes. */

@@ -1,0 +1,61 @@
+"""``gan-web``: model.onnx files -> a static folder that samples them in the browser.
+
+The folder holds the page (web/ of the source tree, onnxgan/web in a wheel: index.html, app.js,
+onnxgan-api.js and the native sampler compiled to WebAssembly, onnxgan.js + onnxgan.wasm, built from
+cpp/wasm), a copy of each model and models.json listing them, which the page offers and opens the
+first of. Any static host serves it; nothing runs on a server.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import click
+
+from onnxgan.cli import CONTEXT_SETTINGS, Command
+from onnxgan.errors import UserError
+from onnxgan.files import new_folder
+
+from .sampler import Sampler
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+PAGE_FILES = ("index.html", "app.js", "onnxgan-api.js", "onnxgan.js", "onnxgan.wasm")
+
+
+@click.command("gan-web", cls=Command, context_settings=CONTEXT_SETTINGS)
+@click.argument("models", nargs=-1, required=True, metavar="MODEL.onnx...")
+@click.option("-o", "--output", required=True, metavar="SITE/", help="A new or empty folder to write the page into.")
+def main(models: tuple[str, ...], output: str) -> None:
+    """Write a web page that samples MLP generators in the browser with onnxgan's C++ kernel
+    (WebAssembly): an 8x8 grid from a seed, classes, truncation and a latent walk.
+
+    \b
+    Examples:
+      gan-web model.onnx -o site/
+      python3 -m http.server -d site        # then open http://localhost:8000
+    """
+    click.echo(write_site([Path(model) for model in models], Path(output)))
+
+
+def write_site(models: list[Path], folder: Path) -> str:
+    """The page and ``models`` in a new or empty ``folder``, all or nothing; returns a one-line summary."""
+    missing = [name for name in PAGE_FILES if not (WEB / name).is_file()]
+    if missing:
+        raise UserError(f"this onnxgan install lacks the web page ({', '.join(missing)} in {WEB}); reinstall onnxgan")
+    entries, names = [], set()
+    for model in models:
+        info = Sampler(model, backend="native").info()  # the checks the page's kernel makes, as a UserError
+        name = model.name if model.name not in names else f"{len(names)}-{model.name}"
+        names.add(name)
+        classes = f", {info['num_classes']} classes" if info["num_classes"] else ""
+        entries.append({"file": name, "source": model,
+                        "title": f"{model.name} ({info['model']}, latent {info['latent_dim']}{classes})"})
+    with new_folder(folder) as staging:
+        for name in PAGE_FILES:
+            shutil.copyfile(WEB / name, staging / name)
+        for entry in entries:
+            shutil.copyfile(entry.pop("source"), staging / entry["file"])
+        (staging / "models.json").write_text(json.dumps(entries, indent=1) + "\n")
+    return f"{folder}: a web page sampling {', '.join(entry['file'] for entry in entries)}; serve it, e.g. " \
+           f"python3 -m http.server -d {folder}"
