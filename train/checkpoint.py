@@ -13,10 +13,12 @@ A checkpoint is a plain dict of tensors and primitives (no pickled code; loads u
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
 import time
+import typing
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ import torch
 from onnxgan import __version__
 from onnxgan.errors import UserError
 from onnxgan.files import atomic_write
+
+from .config import ModelConfig, TrainConfig
 
 FORMAT = "onnxgan-checkpoint"
 FORMAT_VERSION = 1
@@ -55,8 +59,10 @@ def _test_only_pause(f) -> None:
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a checkpoint; any fault is one ``UserError`` naming the file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: no such checkpoint file")
+    if not path.is_file():  # a named pipe would block torch.load forever
+        raise UserError(f"{path}: not a regular file; give a checkpoint written by gan-train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's text here advises weights_only=False: never for an unknown file
@@ -72,7 +78,70 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise UserError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    _check_contents(path, state)
     return state
+
+
+def _check_contents(path: Path, state: dict[str, Any]) -> None:
+    """Every value a resumed run or an export reads, checked for type and range, so that a damaged or
+    forged checkpoint is one line here and never an exception deep inside the loop."""
+    for key, cls in (("model_config", ModelConfig), ("train_config", TrainConfig)):
+        _check_config(path, key, cls, state[key])
+    for key in ("G", "D", "opt_G", "opt_D"):
+        if not isinstance(state[key], dict):
+            raise UserError(f"{path}: the checkpoint's {key} is a {type(state[key]).__name__}, not a state dict")
+    for key in ("step", "epoch", "batch_in_epoch"):
+        if type(state[key]) is not int or state[key] < 0:
+            raise UserError(f"{path}: the checkpoint's {key} is {state[key]!r}, not an integer >= 0")
+    best_fid = state.get("best_fid", 0.0)
+    if type(best_fid) not in (int, float):
+        raise UserError(f"{path}: the checkpoint's best_fid is {best_fid!r}, not a number")
+    rng, cpu_size = state["rng"], torch.get_rng_state().numel()
+    if not isinstance(rng, list) or not rng or not all(_is_rng_state(r, cpu_size) for r in rng):
+        raise UserError(f"{path}: the checkpoint's rng is not a list of RNG states (a {cpu_size}-byte CPU state "
+                        "and CUDA states per process)")
+
+
+def _check_config(path: Path, key: str, cls: type, record: Any) -> None:
+    """``record`` must rebuild ``cls`` with every field of its declared type and pass ``validate()``."""
+    if not isinstance(record, dict) or not all(isinstance(name, str) for name in record):
+        raise UserError(f"{path}: the checkpoint's {key} is not a record of named fields")
+    try:
+        config = cls.from_dict(record)
+    except UserError as e:
+        raise UserError(f"{path}: the checkpoint's {key}: {e}") from None
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        value = getattr(config, field.name)
+        if not _has_type(value, hints[field.name]):
+            raise UserError(f"{path}: the checkpoint's {key}.{field.name} is {value!r}, not of type "
+                            f"{getattr(hints[field.name], '__name__', hints[field.name])}")
+    try:
+        config.validate()
+    except UserError as e:
+        raise UserError(f"{path}: the checkpoint's {key} is invalid ({e})") from None
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """int, float (ints accepted), str, bool, tuple[X, ...] and tuple[X, Y, Z]; bool is never a number."""
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_has_type(item, args[0]) for item in value)
+        return len(value) == len(args) and all(_has_type(item, arg) for item, arg in zip(value, args))
+    if hint is float:
+        return type(value) in (int, float)
+    return type(value) is hint
+
+
+def _is_rng_state(state: Any, cpu_size: int) -> bool:
+    def is_bytes(t: Any) -> bool:
+        return isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.dim() == 1
+
+    return (isinstance(state, dict) and is_bytes(state.get("cpu")) and state["cpu"].numel() == cpu_size
+            and isinstance(state.get("cuda"), list) and all(is_bytes(t) for t in state["cuda"]))
 
 
 def resolve_checkpoint(run_dir_or_checkpoint: str | os.PathLike) -> Path:
