@@ -8,7 +8,7 @@ import click
 
 from onnxgan.cli import CONTEXT_SETTINGS, Command
 from onnxgan.errors import UserError
-from onnxgan.files import atomic_write
+from onnxgan.files import atomic_write, refuse_overwriting_inputs
 from onnxgan.train.checkpoint import newest_run, resolve_checkpoint
 
 from .onnx_export import export_checkpoint
@@ -38,6 +38,7 @@ def main(source: str | None, output: str | None, fp16: bool) -> None:
         click.echo(f"exporting the newest run: {run}", err=True)
         source = str(run)
     checkpoint = resolve_checkpoint(source)
+    refuse_overwriting_inputs(output, checkpoint)
     exported = export_checkpoint(checkpoint, fp16=fp16)
     with atomic_write(output) as f:
         f.write(exported.data)

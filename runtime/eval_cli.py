@@ -15,7 +15,7 @@ import numpy as np
 
 from onnxgan.cli import CONTEXT_SETTINGS, Command
 from onnxgan.errors import UserError
-from onnxgan.files import atomic_write
+from onnxgan.files import atomic_write, refuse_overwriting_inputs
 from onnxgan.quality import Evaluator, mode_collapse_warnings
 from onnxgan.quality.classifier import NUM_CLASSES
 from onnxgan.quality.evaluator import MIN_IMAGES
@@ -45,8 +45,10 @@ def main(model: str, count: int, seed: int, backend: str, device: str, output: s
       gan-eval model.onnx
       gan-eval model.onnx -n 10000 --seed 1 -o metrics.json
     """
-    if output is not None and Path(output).is_dir():
-        raise UserError(f"-o {output}: is a folder; give a file name such as metrics.json")
+    if output is not None:
+        if Path(output).is_dir():
+            raise UserError(f"-o {output}: is a folder; give a file name such as metrics.json")
+        refuse_overwriting_inputs(output, model)
     start = time.perf_counter()
     sampler = Sampler(model, backend=backend, device=device)
     info = sampler.info()
