@@ -1,19 +1,27 @@
-"""Sample quality at equal CPU time: each onnxgan model and the gan.py-style baseline, side by side.
+"""Sample quality at equal CPU time: every recipe and preset beside the gan.py-style baseline.
 
-Each onnxgan model trains as a real ``gan-train`` process that gets SIGINT when its time budget is
-spent (it saves a checkpoint and exits 130, as a user's Ctrl-C would); the checkpoint is exported with
-``gan-export`` and scored with the shipped MNIST classifier metric (``onnxgan.quality``). The baseline
-(benchmarks/train_speed.py's gan.py-style loop) trains in this process for the same wall time and its
-G is scored on the same number of samples.
+Each recipe trains as a real ``gan-train`` process. Its budget is CPU time: the process's user + system
+seconds (all its threads, read from /proc) divided by the cores it may use, so "150 s" means what 150 s
+on an otherwise idle machine of this many cores buys, and a busy machine slows the run down without
+changing its result. When the budget is spent the run gets SIGINT (it saves a checkpoint and exits 130,
+as a user's Ctrl-C would). Checkpoints saved every ``--ckpt-every`` steps are scored afterwards to find
+the CPU time each recipe takes to reach FID <= 2x the real-vs-real floor; the last checkpoint gives the
+table's figures. Everything is scored by the shipped MNIST classifier metric on ``--samples`` samples
+(balanced labels for conditional models). The baseline (benchmarks/train_speed.py's gan.py-style loop)
+trains in this process, one thread per core, for the same budget.
 
-    python benchmarks/quality.py [--budget 600] [--samples 5000] [--models mlp,mlp-bn,dcgan,mlp-cond]
+    python benchmarks/quality.py [--budget 150] [--recipes default,mlp-10min,...] [--samples 5000]
 
-Goals (issue 6): mlp beats the baseline's FID at equal time; the best FID is within 3x the real-vs-real
-floor; every class holds >= 7% of samples; conditional accuracy >= 95%.
+Goals (issue 11): the default recipe in about 3 minutes: every class >= 8%, recall >= 0.7, FID <= 3x
+the floor; the unconditional G 100-256-512-1024-784 at 600 s: FID <= 1.5x the floor, recall >= 0.8;
+conditional accuracy >= 99% at 600 s.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import signal
 import subprocess
 import sys
@@ -31,48 +39,73 @@ from onnxgan.images import to_uint8
 from onnxgan.quality import Evaluator
 from onnxgan.runtime import Sampler
 from onnxgan.train.data import load_mnist
+from onnxgan.train.presets import PRESETS
 
-MODELS = {
-    "mlp": ["--model", "mlp"],
-    "mlp-bn": ["--model", "mlp-bn"],
-    "dcgan": ["--model", "dcgan"],
-    "mlp-cond": ["--model", "mlp", "--cond"],
-}
+RECIPES = {"default": [], **{name: ["--preset", name] for name in PRESETS}}
 BIN = Path(sys.executable).parent
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def train_for(name: str, args: list[str], budget: float, folder: Path) -> tuple[Path, int]:
-    """Run gan-train for ``budget`` seconds of wall time, then Ctrl-C it; returns (run dir, steps)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def machine() -> str:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else platform.machine()
+    return f"{os.cpu_count()} cores, {isa}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+
+
+def train_for(name: str, args: list[str], budget: float, cores: int, folder: Path, ckpt_every: int) -> Path:
+    """Run gan-train until it has used ``budget`` x ``cores`` CPU seconds, then Ctrl-C it; returns the run."""
     run = folder / name
-    command = [str(BIN / "gan-train"), *args, "--steps", "10000000", "--eval-every", "0", "--ckpt-every", "10000000",
-               "--sample-every", "2000", "--out", str(run)]
+    command = [str(BIN / "gan-train"), *args, "--steps", "10000000", "--eval-every", "0", "--ckpt-every",
+               str(ckpt_every), "--sample-every", "100000000", "--log-every", "100", "--out", str(run)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = process.stderr.readline()  # "training ... -> run": data loaded, the clock starts
     if not started.startswith("training "):
         raise SystemExit(f"{name}: gan-train did not start: {started}{process.stderr.read()[-500:]}")
-    time.sleep(budget)
+    begin = cpu_seconds(process.pid)
+    while cpu_seconds(process.pid) - begin < budget * cores:
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=300)
+    _, stderr = process.communicate(timeout=600)
     if process.returncode != 130:
         raise SystemExit(f"{name}: gan-train ended with {process.returncode}: {stderr[-500:]}")
-    step = int(stderr.split("interrupted at step ")[1].split(";")[0])
-    return run, step
+    return run
 
 
-def score_run(run: Path, evaluator: Evaluator, samples: int) -> dict:
-    model = run / "model.onnx"
-    subprocess.run([str(BIN / "gan-export"), str(run), "-o", str(model)], check=True, capture_output=True)
+def score_checkpoint(checkpoint: Path, evaluator: Evaluator, samples: int) -> dict:
+    model = checkpoint.with_suffix(".onnx")
+    subprocess.run([str(BIN / "gan-export"), str(checkpoint), "-o", str(model)], check=True, capture_output=True)
     sampler = Sampler(model)
     labels = sampler.labels(samples, None)  # balanced 0, 1, 2, ... for conditional models, else None
-    return evaluator.evaluate(sampler.sample(samples, seed=0, labels=labels), requested_labels=labels, seed=0)
+    result = evaluator.evaluate(sampler.sample(samples, seed=0, labels=labels), requested_labels=labels, seed=0)
+    model.unlink()
+    return result
 
 
-def baseline_for(budget: float, evaluator: Evaluator, samples: int) -> tuple[dict, int]:
+def time_to_target(run: Path, evaluator: Evaluator, samples: int, cores: int, factor: float = 2.0) -> float | None:
+    """CPU seconds per core until the first step checkpoint with FID <= factor x floor (None: never)."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cpu_at = {row["step"]: row["cpu_time"] for row in rows if "cpu_time" in row}
+    for checkpoint in sorted(run.glob("checkpoints/step_*.pt")):
+        step = int(checkpoint.stem.removeprefix("step_"))
+        result = score_checkpoint(checkpoint, evaluator, samples)
+        if result["fid"] <= factor * result["fid_floor"] and step in cpu_at:
+            return cpu_at[step] / cores
+    return None
+
+
+def baseline_for(budget: float, cores: int, evaluator: Evaluator, samples: int) -> tuple[dict, int]:
     data = load_mnist("train")
     dataset = TensorDataset(torch.from_numpy(data.images).float().div(127.5).sub(1.0))
     torch.manual_seed(0)
     generator, discriminator = BaselineGenerator(), BaselineDiscriminator()
-    steps = baseline_train(generator, discriminator, dataset, torch.device("cpu"), seconds=budget)
+    steps = baseline_train(generator, discriminator, dataset, torch.device("cpu"), seconds=budget,
+                           timer=lambda: time.process_time() / cores)  # the same CPU budget as the recipes
     generator.eval()
     with torch.no_grad():
         images = generator(torch.randn(samples, LATENT, generator=torch.Generator().manual_seed(0))).numpy()
@@ -81,30 +114,38 @@ def baseline_for(budget: float, evaluator: Evaluator, samples: int) -> tuple[dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per model")
+    parser.add_argument("--budget", type=float, default=150.0, help="CPU seconds per core of training per recipe")
+    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the budget is counted on")
     parser.add_argument("--samples", type=int, default=5000)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
+    parser.add_argument("--ckpt-every", type=int, default=1000, help="steps between the checkpoints scored "
+                                                                     "for the time to 2x the floor")
     parser.add_argument("--no-baseline", action="store_true", help="skip the gan.py-style baseline")
     args = parser.parse_args()
     evaluator = Evaluator.for_mnist()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.models.split(","):
-            run, steps = train_for(name, MODELS[name], args.budget, Path(tmp))
-            rows.append((name, steps, score_run(run, evaluator, args.samples)))
-            print(f"{name}: {steps} steps, FID {rows[-1][2]['fid']:.2f}", flush=True)
+        for name in args.recipes.split(","):
+            run = train_for(name, RECIPES[name], args.budget, args.cores, Path(tmp), args.ckpt_every)
+            last = run / "checkpoints" / "last.pt"
+            result = score_checkpoint(last, evaluator, args.samples)
+            steps = max(json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines())
+            to_target = time_to_target(run, evaluator, args.samples, args.cores)
+            rows.append((name, steps, result, to_target))
+            print(f"{name}: {steps} steps, FID {result['fid']:.2f}", flush=True)
         if not args.no_baseline:
-            result, steps = baseline_for(args.budget, evaluator, args.samples)
-            rows.append(("gan.py baseline", steps, result))
+            result, steps = baseline_for(args.budget, args.cores, evaluator, args.samples)
+            rows.append(("gan.py baseline", steps, result, None))
     floor = rows[0][2]["fid_floor"]
-    print(f"\n{args.budget:.0f} s of training each on {torch.get_num_threads()} CPU threads, "
-          f"{args.samples} samples scored; real-vs-real FID floor {floor:.2f} (classifier features, "
-          "not Inception FID)")
-    print(f"{'model':18}{'steps':>8}{'FID':>8}{'xfloor':>8}{'KID':>9}{'prec':>7}{'recall':>8}{'rarest':>8}{'cond acc':>10}")
-    for name, steps, r in rows:
+    print(f"\n{machine()}; {args.budget:.0f} s of CPU per core each, {args.samples} samples scored; "
+          f"real-vs-real FID floor {floor:.2f} (classifier features, not Inception FID)")
+    print(f"{'recipe':16}{'steps':>8}{'FID':>8}{'xfloor':>8}{'KID':>9}{'prec':>7}{'recall':>8}{'rarest':>8}"
+          f"{'cond acc':>10}{'to 2x floor':>13}")
+    for name, steps, r, to_target in rows:
         accuracy = f"{r['conditional_accuracy']:.1%}" if "conditional_accuracy" in r else "-"
-        print(f"{name:18}{steps:8d}{r['fid']:8.2f}{r['fid'] / floor:8.1f}{r['kid']:9.4f}{r['precision']:7.2f}"
-              f"{r['recall']:8.2f}{r['rarest_class_share']:8.1%}{accuracy:>10}")
+        reached = f"{to_target:.0f} s" if to_target is not None else "-"
+        print(f"{name:16}{steps:8d}{r['fid']:8.2f}{r['fid'] / floor:8.1f}{r['kid']:9.4f}{r['precision']:7.2f}"
+              f"{r['recall']:8.2f}{r['rarest_class_share']:8.1%}{accuracy:>10}{reached:>13}")
 
 
 if __name__ == "__main__":

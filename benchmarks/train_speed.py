@@ -59,18 +59,19 @@ class BaselineDiscriminator(nn.Module):
 
 
 def baseline_train(generator: nn.Module, discriminator: nn.Module, dataset: TensorDataset, device: torch.device,
-                   steps: int | None = None, seconds: float | None = None, clock: list | None = None) -> int:
-    """The gan.py-style loop for ``steps`` batches or ``seconds`` of wall time; returns the steps done.
-    ``clock``, when given, receives the time at the end of every step."""
+                   steps: int | None = None, seconds: float | None = None, clock: list | None = None,
+                   timer=time.perf_counter) -> int:
+    """The gan.py-style loop for ``steps`` batches or ``seconds`` of ``timer`` (wall time by default);
+    returns the steps done. ``clock``, when given, receives the wall time at the end of every step."""
     generator, discriminator = generator.to(device), discriminator.to(device)
     adversarial_loss = nn.BCELoss()
     optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     dataloader = DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True)
-    done, deadline = 0, time.perf_counter() + (seconds if seconds is not None else float("inf"))
+    done, deadline = 0, timer() + (seconds if seconds is not None else float("inf"))
     while True:
         for (imgs,) in dataloader:
-            if done == steps or time.perf_counter() >= deadline:
+            if done == steps or timer() >= deadline:
                 return done
             imgs = imgs.to(device)
             valid = torch.ones(imgs.size(0), 1, device=device)

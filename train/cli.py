@@ -18,8 +18,8 @@ from onnxgan.cli import CONTEXT_SETTINGS, Command, int_list
 from onnxgan.errors import UserError
 
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, MODEL_NAMES,
-                     ModelConfig, TrainConfig)
+from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, LR_SCHEDULES,
+                     MODEL_NAMES, ModelConfig, TrainConfig)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
@@ -78,6 +78,8 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @_train_option("batch_size")
 @_train_option("lr", "Adam learning rate of G (and of D unless --d-lr).")
 @_train_option("d_lr", "D's Adam learning rate [default: --lr]; another value is TTUR.")
+@_train_option("lr_schedule", "constant, or cosine: both learning rates fall to 5% by the last step.",
+               metavar="|".join(LR_SCHEDULES))
 @_train_option("beta1")
 @_train_option("beta2")
 @click.option("--latent-dim", type=int, default=_model_default("latent_dim"), show_default=True, help="Size of z.")
@@ -108,7 +110,8 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @_train_option("log_every", "Steps between metrics rows.")
 @_train_option("sample_every", "Steps between sample grids.")
 @_train_option("ckpt_every", "Steps between step_N.pt checkpoints.")
-@click.option("--cond", is_flag=True, help="Conditional model: G and D take the data's class labels.")
+@click.option("--cond/--no-cond", default=None,
+              help="Conditional model: G and D take the data's class labels [default: when the data has labels].")
 @_train_option("loss", "ns: non-saturating BCE on logits; hinge; wgan-gp (see --gp-weight); rpgan: R3GAN's "
                        "relativistic pairing loss (use with --gamma).", metavar="|".join(LOSSES))
 @_train_option("gp_weight", "wgan-gp's penalty weight.")
@@ -152,8 +155,9 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
             train_config = dataclasses.replace(train_config, preset=preset, preset_overrides=overridden)
     data = load_dataset(train_config.data)
     if resume_state is None:
-        classes = data.class_names if options["cond"] else ()
-        if options["cond"] and data.labels is None:
+        conditional = options["cond"] if options["cond"] is not None else data.labels is not None
+        classes = data.class_names if conditional else ()
+        if conditional and data.labels is None:
             raise UserError(f"{data.source}: --cond needs labelled data (IDX labels, class subfolders or npz labels)")
         model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
                                            class_names=classes).resolved()

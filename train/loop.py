@@ -157,11 +157,11 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
     mode = "quiet" if not world.is_main else {None: "bar" if sys.stderr.isatty() else "lines",
                                                 True: "bar", False: "lines"}[progress]
     bar = _Progress(mode, position.step, last_step)
-    start, start_step = time.perf_counter(), position.step
+    start, start_step, cpu_start = time.perf_counter(), position.step, time.process_time()
     interval_start, interval_step = start, position.step
     with stop_on_signals() as received:
         while position.step < last_step:
-            trainer.step([batches.next() for _ in range(train_config.d_steps)], position.step)
+            trainer.step([batches.next() for _ in range(train_config.d_steps)], position.step, last_step)
             position.step += 1
 
             step, done = position.step, position.step == last_step
@@ -175,7 +175,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                 if not (all(math.isfinite(v) for v in stats.values()) and trainer.weights_finite()):
                     raise diverged(_format_stats(stats))
                 files.append_metrics({"step": step, "epoch": position.epoch, **stats,
-                                      "steps_per_s": rate, "wall_time": now - start})
+                                      "steps_per_s": rate, "wall_time": now - start,
+                                      "cpu_time": time.process_time() - cpu_start})  # all threads, this process
                 bar.show(step, stats, rate)
             if scorer is not None and (step % train_config.eval_every == 0 or done):
                 scores = scorer.score(trainer)

@@ -27,20 +27,20 @@ SCHEDULE = {"steps", "epochs"}  # one or the other says how long to train
 PRESETS = {p.name: p for p in (
     Preset("keras-mlp", "Keras MLP GAN: G 100-256-512-1024-784, D 784-1024-512-256-1, LeakyReLU 0.2, "
            "dropout 0.3, Glorot, Adam(2e-4, 0.5), BCE, batch 128, 6400 steps",
-           {"model": "mlp", "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256),
+           {"model": "mlp", "cond": False, "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256),
             "d_dropout": 0.3, "activation": "leaky_relu", "init": "glorot-uniform", "batch_size": 128,
             "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "loss": "ns", "steps": 6400, "ema_decay": 0.0},
            "real batches are an epoch's permutation, not drawn with replacement"),
     Preset("tf-mlp", "TensorFlow 1 MLP GAN: z 128, G 128-256-512-784 and D 784-512-256-1 with ReLU, "
            "dropout 0.3, truncated-normal(0.1) weights, one Adam(1e-4), BCE, batch 256, 500 epochs",
-           {"model": "mlp", "latent_dim": 128, "g_hidden": (256, 512), "d_hidden": (512, 256), "d_dropout": 0.3,
+           {"model": "mlp", "cond": False, "latent_dim": 128, "g_hidden": (256, 512), "d_hidden": (512, 256), "d_dropout": 0.3,
             "activation": "relu", "init": "truncated-normal-0.1", "batch_size": 256, "lr": 1e-4, "beta1": 0.9,
             "beta2": 0.999, "loss": "ns", "epochs": 500, "ema_decay": 0.0},
            "the data are shuffled each epoch (the tutorial walks them in file order); two Adam optimisers "
            "with the same settings instead of one over both nets (the same updates)"),
     Preset("keras-dcgan", "Keras DCGAN: G Dense 128x7x7, upsample + 5x5 conv 64, ReLU, upsample + 5x5 conv, "
            "tanh; D 5x5/2 convs 64, 128, BatchNorm, dropout 0.3; Glorot, Adam(2e-4, 0.5), 10000 steps",
-           {"model": "dcgan-upsample", "latent_dim": 100, "g_hidden": (128, 64), "d_hidden": (64, 128),
+           {"model": "dcgan-upsample", "cond": False, "latent_dim": 100, "g_hidden": (128, 64), "d_hidden": (64, 128),
             "d_dropout": 0.3, "init": "glorot-uniform", "bn_eps": 1e-3, "batch_size": 64, "lr": 2e-4,
             "beta1": 0.5, "beta2": 0.999, "loss": "ns", "steps": 10000, "ema_decay": 0.0},
            "D sees 64 real and 64 fake images in one pass (the tutorial: two calls, so D's BatchNorm "
@@ -48,14 +48,14 @@ PRESETS = {p.name: p for p in (
            "[-1, 1] (the tutorial feeds [0, 1] to a tanh G, a mismatch)"),
     Preset("paddle-dcgan", "PaddlePaddle DCGAN: G fc 2048, fc 128x7x7 (BatchNorm, ReLU), 5x5/2 transposed "
            "convs 128 and 1; D conv + max-pool 64, 128, fc 1024 with BatchNorm; Adam(2e-4), batch 128, 5 epochs",
-           {"model": "dcgan-fc", "latent_dim": 100, "g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024),
+           {"model": "dcgan-fc", "cond": False, "latent_dim": 100, "g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024),
             "d_dropout": 0.0, "init": "glorot-uniform", "bn_momentum": 0.1, "batch_size": 128, "lr": 2e-4,
             "beta1": 0.9, "beta2": 0.999, "loss": "ns", "epochs": 5, "ema_decay": 0.0},
            "D sees real and fake in one pass (the tutorial: two programs, separate BatchNorm statistics); "
            "D's convolutions pad to keep the side; the activation after G's BatchNorm layers is ReLU"),
     Preset("keras-mlp-bn", "Keras MLP GAN with BatchNorm: G 100-256-512-1024-784 with BatchNorm after each "
            "LeakyReLU (eps 1e-3), D 784-784-392-1, Glorot, Adam(2e-4, 0.5), batch 16 + 16, 20000 steps",
-           {"model": "mlp-bn", "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (784, 392),
+           {"model": "mlp-bn", "cond": False, "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (784, 392),
             "d_dropout": 0.0, "activation": "leaky_relu", "bn_position": "after-activation", "bn_eps": 1e-3,
             "init": "glorot-uniform", "batch_size": 16, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "loss": "ns",
             "steps": 20000, "ema_decay": 0.0},
