@@ -211,3 +211,22 @@ def test_quality_scores_best_checkpoint_curves_and_report(tmp_path):
     assert best["best_fid"] == min(r["fid"] for r in scored) and best["step"] in (3, 6)
     assert (out / "curves.png").stat().st_size > 0
     assert "<img" in (out / "report.html").read_text()
+
+
+def test_every_option_default_equals_its_config_field():
+    """Each default is written once, in the dataclasses; the click options read it from there."""
+    from onnxgan.train.cli import MODEL_OPTIONS, TRAIN_OPTIONS
+    from onnxgan.train.config import ModelConfig, TrainConfig
+
+    params = {p.name: p for p in gan_train.params}
+    assert set(TRAIN_OPTIONS) <= params.keys()
+    for name in TRAIN_OPTIONS:
+        default, field_default = params[name].default, getattr(TrainConfig(), name)
+        if isinstance(field_default, tuple):  # given as "a,b" on the command line
+            default = tuple(part for part in default.split(",") if part)
+        assert default == field_default, name
+    for option, field in MODEL_OPTIONS.items():
+        if option in ("cond", "g_hidden", "d_hidden"):  # auto, and the model's widths when empty
+            continue
+        assert params[option].default == getattr(ModelConfig(), field), option
+    assert params["g_hidden"].default == "" and ModelConfig().g_hidden == ()
