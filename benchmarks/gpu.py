@@ -55,7 +55,7 @@ def train_rates(model_config: ModelConfig, batch_size: int, amp: str, steps: int
         torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(count):
-            trainer.step([batches[done[name] % POOL]], done[name], 10**9)
+            trainer.step([batches[done[name] % POOL]], done[name])
             done[name] += 1
         torch.cuda.synchronize()
         return time.perf_counter() - start

@@ -10,7 +10,8 @@ table's figures. Everything is scored by the shipped MNIST classifier metric on 
 (balanced labels for conditional models). The baseline (benchmarks/train_speed.py's gan.py-style loop)
 trains in this process, one thread per core, for the same budget.
 
-    python benchmarks/quality.py [--budget 150] [--recipes default,mlp-10min,...] [--samples 5000]
+    python benchmarks/quality.py [--budget 150] [--recipes default,keras-mlp,...] [--samples 5000]
+        [--threads 1 --parallel 2]    # two recipes at once, one core each (the same CPU budget each)
 
 Goals (issue 11): the default recipe in about 3 minutes: every class >= 8%, recall >= 0.7, FID <= 3x
 the floor; the unconditional G 100-256-512-1024-784 at 600 s: FID <= 1.5x the floor, recall >= 0.8;
@@ -58,23 +59,45 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {isa}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
-def train_for(name: str, args: list[str], budget: float, cores: int, folder: Path, ckpt_every: int) -> Path:
-    """Run gan-train until it has used ``budget`` x ``cores`` CPU seconds, then Ctrl-C it; returns the run."""
-    run = folder / name
-    command = [str(BIN / "gan-train"), *args, "--steps", "10000000", "--eval-every", "0", "--ckpt-every",
-               str(ckpt_every), "--sample-every", "100000000", "--log-every", "100", "--out", str(run)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    started = process.stderr.readline()  # "training ... -> run": data loaded, the clock starts
-    if not started.startswith("training "):
-        raise SystemExit(f"{name}: gan-train did not start: {started}{process.stderr.read()[-500:]}")
-    begin = cpu_seconds(process.pid)
-    while cpu_seconds(process.pid) - begin < budget * cores:
+class Training:
+    """One gan-train process that is stopped (SIGINT) once it has used its CPU budget."""
+
+    def __init__(self, name: str, args: list[str], cpu_budget: float, threads: int, folder: Path, ckpt_every: int):
+        self.name, self.run, self.cpu_budget = name, folder / name, cpu_budget
+        command = [str(BIN / "gan-train"), *args, "--steps", "10000000", "--eval-every", "0", "--ckpt-every",
+                   str(ckpt_every), "--sample-every", "100000000", "--log-every", "100", "--out", str(self.run)]
+        environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's intra-op threads
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                        env=environment)
+        started = self.process.stderr.readline()  # "training ... -> run": data loaded, the clock starts
+        if not started.startswith("training "):
+            raise SystemExit(f"{name}: gan-train did not start: {started}{self.process.stderr.read()[-500:]}")
+        self.begin = cpu_seconds(self.process.pid)
+
+    def spent(self) -> bool:
+        return cpu_seconds(self.process.pid) - self.begin >= self.cpu_budget
+
+    def stop(self) -> Path:
+        self.process.send_signal(signal.SIGINT)
+        _, stderr = self.process.communicate(timeout=600)
+        if self.process.returncode != 130:
+            raise SystemExit(f"{self.name}: gan-train ended with {self.process.returncode}: {stderr[-500:]}")
+        return self.run
+
+
+def train_all(recipes: list[str], cpu_budget: float, threads: int, parallel: int, folder: Path,
+              ckpt_every: int) -> dict[str, Path]:
+    """Train each recipe for ``cpu_budget`` CPU seconds, ``parallel`` at a time; name -> run folder."""
+    waiting, running, done = list(recipes), [], {}
+    while waiting or running:
+        while waiting and len(running) < parallel:
+            name = waiting.pop(0)
+            running.append(Training(name, RECIPES[name], cpu_budget, threads, folder, ckpt_every))
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=600)
-    if process.returncode != 130:
-        raise SystemExit(f"{name}: gan-train ended with {process.returncode}: {stderr[-500:]}")
-    return run
+        for training in [t for t in running if t.spent()]:
+            running.remove(training)
+            done[training.name] = training.stop()
+    return done
 
 
 def score_checkpoint(checkpoint: Path, evaluator: Evaluator, samples: int) -> dict:
@@ -114,30 +137,37 @@ def baseline_for(budget: float, cores: int, evaluator: Evaluator, samples: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=150.0, help="CPU seconds per core of training per recipe")
-    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the budget is counted on")
+    parser.add_argument("--budget", type=float, default=150.0, help="seconds of training on --cores cores")
+    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the budget is counted on: each "
+                        "recipe gets budget x cores CPU seconds")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per training process")
+    parser.add_argument("--parallel", type=int, default=1, help="training processes at once (threads x parallel "
+                        "should not exceed the cores)")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
     parser.add_argument("--ckpt-every", type=int, default=1000, help="steps between the checkpoints scored "
                                                                      "for the time to 2x the floor")
+    parser.add_argument("--keep", default=None, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the gan.py-style baseline")
     args = parser.parse_args()
     evaluator = Evaluator.for_mnist()
+    cpu_budget = args.budget * args.cores
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.recipes.split(","):
-            run = train_for(name, RECIPES[name], args.budget, args.cores, Path(tmp), args.ckpt_every)
-            last = run / "checkpoints" / "last.pt"
-            result = score_checkpoint(last, evaluator, args.samples)
+        folder = Path(args.keep or tmp)
+        runs = train_all(args.recipes.split(","), cpu_budget, args.threads, args.parallel, folder, args.ckpt_every)
+        for name, run in runs.items():
+            result = score_checkpoint(run / "checkpoints" / "last.pt", evaluator, args.samples)
             steps = max(json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines())
-            to_target = time_to_target(run, evaluator, args.samples, args.cores)
-            rows.append((name, steps, result, to_target))
+            rows.append((name, steps, result, time_to_target(run, evaluator, args.samples, args.cores)))
             print(f"{name}: {steps} steps, FID {result['fid']:.2f}", flush=True)
         if not args.no_baseline:
+            torch.set_num_threads(args.threads)
             result, steps = baseline_for(args.budget, args.cores, evaluator, args.samples)
             rows.append(("gan.py baseline", steps, result, None))
     floor = rows[0][2]["fid_floor"]
-    print(f"\n{machine()}; {args.budget:.0f} s of CPU per core each, {args.samples} samples scored; "
+    print(f"\n{machine()}; each recipe {cpu_budget:.0f} CPU s (= {args.budget:.0f} s on {args.cores} cores), "
+          f"{args.threads} thread(s) per run, {args.parallel} run(s) at once; {args.samples} samples scored; "
           f"real-vs-real FID floor {floor:.2f} (classifier features, not Inception FID)")
     print(f"{'recipe':16}{'steps':>8}{'FID':>8}{'xfloor':>8}{'KID':>9}{'prec':>7}{'recall':>8}{'rarest':>8}"
           f"{'cond acc':>10}{'to 2x floor':>13}")

@@ -28,7 +28,7 @@ def check_replicas(world, device) -> int:
     torch.manual_seed(rank_seed(0, world.rank))
     for step in range(STEPS):
         real = torch.rand(4, 1, 6, 6) * 2 - 1  # each rank its own batch
-        trainer.step([(real, None)], step, STEPS)
+        trainer.step([(real, None)], step)
         replicas = world.gather(parameters(trainer))
         if not all(torch.equal(replicas[0], r) for r in replicas[1:]):
             print(f"rank {world.rank}: replicas differ after step {step + 1}", file=sys.stderr)

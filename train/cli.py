@@ -18,8 +18,8 @@ from onnxgan.cli import CONTEXT_SETTINGS, Command, int_list
 from onnxgan.errors import UserError
 
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, LR_SCHEDULES,
-                     MODEL_NAMES, ModelConfig, TrainConfig)
+from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, MODEL_NAMES,
+                     ModelConfig, TrainConfig)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
@@ -78,8 +78,6 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @_train_option("batch_size")
 @_train_option("lr", "Adam learning rate of G (and of D unless --d-lr).")
 @_train_option("d_lr", "D's Adam learning rate [default: --lr]; another value is TTUR.")
-@_train_option("lr_schedule", "constant, or cosine: both learning rates fall to 5% by the last step.",
-               metavar="|".join(LR_SCHEDULES))
 @_train_option("beta1")
 @_train_option("beta2")
 @click.option("--latent-dim", type=int, default=_model_default("latent_dim"), show_default=True, help="Size of z.")

@@ -17,7 +17,6 @@ ACTIVATIONS = ("leaky_relu", "relu")
 INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
 BN_POSITIONS = ("before-activation", "after-activation")
 LOSSES = ("ns", "hinge", "wgan-gp", "rpgan")
-LR_SCHEDULES = ("constant", "cosine")
 AUGMENTS = ("translation", "cutout")  # DiffAugment-style, applied to every image D sees
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -128,7 +127,6 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-4  # G's Adam learning rate (and D's unless d_lr is set)
     d_lr: float = 0.0  # D's learning rate (0: the same as lr); a different one is TTUR (Heusel et al. 2017)
-    lr_schedule: str = "constant"  # LR_SCHEDULES: constant, or cosine down to 5% at the last step
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
@@ -183,8 +181,6 @@ class TrainConfig:
                             f"unknown: {', '.join(sorted(unknown))}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise UserError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.amp not in ("none", "bf16"):
             raise UserError(f"--amp must be none or bf16, got {self.amp!r}")
         if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:

@@ -161,7 +161,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
     interval_start, interval_step = start, position.step
     with stop_on_signals() as received:
         while position.step < last_step:
-            trainer.step([batches.next() for _ in range(train_config.d_steps)], position.step, last_step)
+            trainer.step([batches.next() for _ in range(train_config.d_steps)], position.step)
             position.step += 1
 
             step, done = position.step, position.step == last_step

@@ -6,7 +6,6 @@ z (N, latent_dim). D's outputs are logits for ``ns`` and critic values for ``hin
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import torch
@@ -64,7 +63,6 @@ class GANTrainer:
                                       capturable=graphed)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=train_config.d_lr or train_config.lr, betas=betas,
                                       fused=True, capturable=graphed)
-        self.lr_schedule, self.base_lrs = train_config.lr_schedule, (train_config.lr, train_config.d_lr or train_config.lr)
         self._sums = torch.zeros(4, device=device)  # d_loss, g_loss, D(x), D(G(z)) summed since last read
         self._count = 0
         self._ema_weight = torch.zeros((), device=device)  # 1 - decay, a tensor so a CUDA graph reads it
@@ -80,14 +78,9 @@ class GANTrainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
                               enabled=self.amp_dtype is not None)
 
-    def step(self, batches: list[Batch], step: int, last_step: int) -> None:
-        """D steps, one per batch, then one G step on the last D step's G(z); ``step`` counts G steps done,
-        ``last_step`` is where the run ends (the learning-rate schedule needs it)."""
+    def step(self, batches: list[Batch], step: int) -> None:
+        """D steps, one per batch, then one G step on the last D step's G(z); ``step`` counts G steps done."""
         self._ema_weight.fill_(1.0 - min(self.ema_decay, (1 + step) / (10 + step)))  # EMA warm-up
-        if self.lr_schedule != "constant":
-            scale = lr_scale(self.lr_schedule, step, last_step)
-            for optimizer, base in ((self.opt_G, self.base_lrs[0]), (self.opt_D, self.base_lrs[1])):
-                optimizer.param_groups[0]["lr"] = base * scale
         if self._captured is not None:
             self._captured.run(batches)
         else:
@@ -208,18 +201,6 @@ class GANTrainer:
                 raise UserError(f"the checkpoint's {key} does not fit its model config ({first_line})") from None
 
 
-def lr_scale(schedule: str, step: int, last_step: int) -> float:
-    """The learning rates' factor at ``step`` of ``last_step``: 1 for constant; for cosine, half a cosine
-    from 1 down to COSINE_FLOOR at the last step (the EMA G then averages a G that has settled)."""
-    if schedule == "constant":
-        return 1.0
-    progress = min(step / max(last_step, 1), 1.0)
-    return COSINE_FLOOR + (1.0 - COSINE_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-COSINE_FLOOR = 0.05
-
-
 class CapturedStep:
     """--cuda-graph: the first steps run eagerly on a side stream (warm-up, as CUDA graphs require), the
     next one is captured, and from then on each step copies its batch into static tensors and replays.
@@ -237,8 +218,6 @@ class CapturedStep:
             raise UserError("--cuda-graph works alone: one process, no --compile (use it instead), --d-steps 1")
         if train_config.loss == "wgan-gp" or train_config.r1 > 0 or train_config.gamma > 0:
             raise UserError("--cuda-graph does not capture gradient penalties (--loss wgan-gp, --r1, --gamma)")
-        if train_config.lr_schedule != "constant":
-            raise UserError("--cuda-graph keeps the learning rates constant; drop --lr-schedule")
         self.trainer, self.eager_steps = trainer, 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: list[Batch] = []
