@@ -3,7 +3,7 @@
     /work/venv/bin/python scripts/train_classifier.py              # train, export, reference (minutes)
     /work/venv/bin/python scripts/train_classifier.py --reference-only   # recompute the .npz only
 
-Writes src/onnxgan/quality/mnist_classifier.onnx (a small CNN, opset 17, IR 8, outputs ``features``
+Writes quality/mnist_classifier.onnx (a small CNN, opset 17, IR 8, outputs ``features``
 and ``logits``) and mnist_reference.npz (MNIST test-set statistics in its features plus the
 real-vs-real floors; see onnxgan.quality.evaluator). Same seed and thread count, same bytes: the data
 order and dropout come from the seed, torch runs with deterministic algorithms and a fixed number of

@@ -34,3 +34,10 @@ def test_gan_sample_writes_a_grid(tmp_path):
     result = CliRunner().invoke(gan_sample, [str(TINY_MODEL), "-n", "4", "-o", str(tmp_path / "grid.png")])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "grid.png").size == (38, 38)  # 2 x 2 cells of 16 px, 2 px padding
+
+
+def test_the_quality_room_and_its_classifier_are_installed():
+    from onnxgan.quality import Evaluator
+
+    result = Evaluator.for_mnist().evaluate(np.zeros((10, 28, 28), np.uint8), seed=0)
+    assert result["class_histogram"] and np.isfinite(result["fid"])

@@ -1,8 +1,9 @@
 """onnxgan: train GANs in PyTorch, export the generator to ONNX, sample it anywhere.
 
-Subpackages: ``onnxgan.train`` (PyTorch, ``gan-train``), ``onnxgan.export`` (``gan-export``) and
-``onnxgan.runtime`` (numpy + onnxruntime + the native kernel, ``gan-sample``). This top module holds
-only what all three share and must stay free of torch.
+Subpackages: ``onnxgan.train`` (PyTorch, ``gan-train``), ``onnxgan.export`` (``gan-export``),
+``onnxgan.runtime`` (numpy + onnxruntime + the native kernel, ``gan-sample``) and ``onnxgan.quality``
+(the MNIST classifier metric, numpy + onnxruntime), each a folder at the repository root (pyproject's
+``wheel.packages``). This top module holds only what they all share and must stay free of torch.
 """
 from importlib.metadata import PackageNotFoundError, version
 
