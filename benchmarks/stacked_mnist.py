@@ -1,9 +1,9 @@
 """Stacked MNIST (Metz et al. 2017; PacGAN; R3GAN): mode coverage out of 1000.
 
 Each image stacks three MNIST digits as the three channels of one 28x28x3 picture, so the data set
-has 10^3 = 1000 modes. ``build`` writes it as an npz that gan-train reads (images (N, 28, 28, 3) uint8,
-labels = 100 d0 + 10 d1 + d2); ``score`` samples a model.onnx, classifies each channel with the
-shipped MNIST classifier and reports the modes covered (at least one sample) and the reverse KL
+has 10^3 = 1000 modes. ``build`` writes it as an npz that gan-train reads as unlabelled data (images
+(N, 28, 28, 3) uint8, and the mode of each, 100 d0 + 10 d1 + d2, under ``modes``); ``score`` samples
+a model.onnx, classifies each channel with the shipped MNIST classifier and reports the modes covered (at least one sample) and the reverse KL
 KL(generated || uniform) of the mode histogram (0 for perfectly uniform coverage, log 1000 = 6.91 for
 a single mode).
 
@@ -66,7 +66,8 @@ def main() -> None:
 
         mnist = load_mnist("train")
         stacked, modes = build(mnist.images[:, 0], mnist.labels, args.count, args.seed)
-        np.savez_compressed(args.out, images=stacked, labels=modes)
+        # "modes", not "labels": gan-train reads the file as unlabelled data, so G must find the modes itself.
+        np.savez_compressed(args.out, images=stacked, modes=modes)
         print(f"{args.out}: {len(stacked)} images (28, 28, 3), {len(np.unique(modes))} of {MODES} modes present")
         return
     from onnxgan.runtime import Sampler

@@ -13,7 +13,8 @@ from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.cli import main as gan_train
 from onnxgan.train.config import AUGMENTS, ModelConfig
 from onnxgan.train.models import build_models
-from onnxgan.train.presets import PRESETS
+from onnxgan.train.cli import MODEL_OPTIONS
+from onnxgan.train.presets import PRESETS, SCHEDULE
 
 from test_train import TINY, run_train, tensors_of
 
@@ -107,11 +108,17 @@ def test_each_preset_trains_and_records_itself(tmp_path, name):
                                             "--data", str(tmp_path / "data.npz")])
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
-    options = PRESETS[name].options
     assert config["train"]["preset"] == name and config["train"]["preset_overrides"] == ["steps"]
-    assert config["model"]["name"] == options["model"] and config["train"]["lr"] == options["lr"]
-    assert config["train"]["batch_size"] == options["batch_size"]
-    assert tuple(config["model"]["g_hidden"]) == options["g_hidden"]
+    for option, value in PRESETS[name].options.items():  # every value the preset sets reached the configs
+        if option in SCHEDULE:
+            continue
+        if option == "cond":
+            assert (config["model"]["num_classes"] > 0) == value
+        elif option in MODEL_OPTIONS:
+            recorded = config["model"][MODEL_OPTIONS[option]]
+            assert (tuple(recorded) if isinstance(recorded, list) else recorded) == value, option
+        else:
+            assert config["train"][option] == value, option
 
 
 @pytest.fixture(autouse=True)
