@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from onnxgan import __version__
-from onnxgan.errors import CheckFailed, UserError
+from onnxgan.errors import CheckFailed, UserError, first_line
 from onnxgan.runtime.contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE, ModelInfo
 from onnxgan.runtime.latent import latent
 from onnxgan.runtime.sampler import Sampler
@@ -54,7 +54,7 @@ def export_checkpoint(checkpoint: Path, fp16: bool = False) -> Exported:
     try:
         generator.load_state_dict(state[weights])
     except RuntimeError as e:
-        raise UserError(f"{checkpoint}: {weights} does not fit its model config ({str(e).splitlines()[0]})") from None
+        raise UserError(f"{checkpoint}: {weights} does not fit its model config ({first_line(e)})") from None
     return export_generator(generator, config, int(state["step"]), weights, fp16)
 
 
@@ -73,7 +73,7 @@ def export_generator(generator: nn.Module, config: ModelConfig, step: int, weigh
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as e:
-        raise CheckFailed(f"onnx.checker rejects the exported graph: {str(e).splitlines()[0]}") from None
+        raise CheckFailed(f"onnx.checker rejects the exported graph: {first_line(e)}") from None
     data = model.SerializeToString()
     max_error = compare_with_torch(generator, data, info)
     tolerance = TOLERANCE[dtype]
@@ -85,7 +85,8 @@ def export_generator(generator: nn.Module, config: ModelConfig, step: int, weigh
 
 def fold_batchnorm(generator: nn.Module) -> nn.Module:
     """An eval-mode copy of ``generator`` in which each BatchNorm is merged into the Linear or
-    convolution before it (or, after an activation, into the Linear after it) and Dropout is gone. Folding is exact in real arithmetic and done in float64:
+    convolution before it (or, after an activation, into the Linear after it). Folding is exact in real
+    arithmetic and done in float64:
     W' = W * s (per output channel), b' = (b - mean) * s + beta, with s = gamma / sqrt(var + eps).
     """
     folded = copy.deepcopy(generator).eval()
@@ -103,7 +104,7 @@ def fold_batchnorm(generator: nn.Module) -> nn.Module:
                     layers[-1] = _fold(layers[-1], layer)
                 else:
                     pending = layer
-            elif not isinstance(layer, nn.Dropout):
+            else:
                 layers.append(layer)
         if pending is not None:
             raise CheckFailed(f"cannot fold the last {type(pending).__name__} of a block: nothing follows it")

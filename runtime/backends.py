@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
-from onnxgan.errors import UserError
+from onnxgan.errors import UserError, first_line
 
 from . import _native
 from .contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE
@@ -89,7 +89,7 @@ class OnnxRuntimeBackend:
         try:
             self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
         except _ORT_ERRORS as e:
-            raise UserError(f"{source}: onnxruntime cannot load it ({_first_line(e)})") from None
+            raise UserError(f"{source}: onnxruntime cannot load it ({first_line(e)})") from None
         finally:
             if want_cuda:
                 ort.set_default_logger_severity(_DEFAULT_SEVERITY)
@@ -126,8 +126,3 @@ class NativeBackend:
 
     def run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         return self.model.generate(z, labels)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

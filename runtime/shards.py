@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from onnxgan.errors import UserError
-from onnxgan.files import atomic_write
+from onnxgan.files import atomic_write, new_folder
 
 from .latent import latent
 from .sampler import Sampler, check_fits_in_memory
@@ -39,7 +39,7 @@ FORMATS = ("npz", "png")
 INDEX = "index.json"
 INDEX_VERSION = 1  # the "onnxgan_shards" key of index.json
 LOCK = ".lock"
-TEMP_PREFIXES = (".shard_", f".{INDEX}.")  # leftovers of writes cut short (atomic_write's and ours)
+TEMP_PREFIXES = (".shard_", f".{INDEX}.")  # leftovers of writes cut short (atomic_write's and new_folder's)
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,11 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
             np.savez(f, images=pixels, labels=np.empty(0, np.int64) if labels is None else labels,
                      first_index=np.int64(first))
     else:
-        # A folder cannot be replaced atomically once it exists: fill a temp one, then rename it.
-        staging = folder / f".{path.name}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        width = max(6, len(str(job.n - 1)))
-        for i, image in enumerate(pixels):
-            Image.fromarray(image).save(staging / f"{first + i:0{width}d}.png")
         shutil.rmtree(path, ignore_errors=True)  # an unverified leftover of an earlier run
-        os.replace(staging, path)
+        with new_folder(path) as staging:  # filled under a temp name (".shard_...", see TEMP_PREFIXES), renamed whole
+            width = max(6, len(str(job.n - 1)))
+            for i, image in enumerate(pixels):
+                Image.fromarray(image).save(staging / f"{first + i:0{width}d}.png")
     return {"file": path.name, "first": first, "count": count, "sha256": digest(path)}
 
 

@@ -14,11 +14,14 @@ TINY_MODEL = DATA / "tiny_mlp.onnx"
 
 
 def tiny_config(name: str = "mlp", **changes):
-    """A small but complete ModelConfig: latent 8, G 8-16-32-64, images 1x8x8."""
-    from onnxgan.train.config import ModelConfig
+    """A small but complete ModelConfig: latent 8, G 8-16-32-64, images 1x8x8 (a conv model gets as many
+    widths as its architecture takes)."""
+    from onnxgan.train.config import CONV_MODELS, DEFAULT_WIDTHS, ModelConfig
 
-    config = ModelConfig(name=name, latent_dim=8, g_hidden=(16, 32), d_hidden=(32, 16), image_shape=(1, 8, 8),
-                         **changes).resolved()
+    g_count, d_count = (len(DEFAULT_WIDTHS[name]["g_hidden"]), len(DEFAULT_WIDTHS[name]["d_hidden"])) \
+        if name in CONV_MODELS else (2, 2)
+    config = ModelConfig(name=name, latent_dim=8, g_hidden=(16, 32, 32)[:g_count], d_hidden=(32, 16, 16)[:d_count],
+                         image_shape=(1, 8, 8), **changes).resolved()
     config.validate()
     return config
 

@@ -31,3 +31,10 @@ class CheckFailed(CommandError):
     """A self-check of the product refused to go on (the message carries the numbers)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's text (its type's name when it has none), for one-line messages
+    about failures inside libraries that write several lines."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 
 from .errors import UserError
 
@@ -60,12 +60,6 @@ def new_folder(folder: Path, flag: str = "-o") -> Iterator[Path]:
         if isinstance(e, OSError):
             raise UserError(f"{flag} {folder}: cannot write there ({e.strerror or e})") from None
         raise
-
-
-def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(f)`` on a temp file and move it to ``path`` atomically."""
-    with atomic_write(path) as f:
-        write(f)
 
 
 def _umask() -> int:
