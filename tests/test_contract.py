@@ -2,7 +2,7 @@
 model's metadata or graph interface goes through ``Sampler(backend="onnxruntime")`` (runtime/contract.py)
 and ``_native.Model.from_bytes`` (cpp/src/metadata.cpp, validate.cpp); both must accept it, or both
 refuse it for the same reason: ``<subject> '<name>' <verdict>``. Also: Python maps pixels through the
-model's value_range as the native library does."""
+model's value_range on both backends, and random metadata texts get one verdict from both readers."""
 from __future__ import annotations
 
 import re
@@ -68,7 +68,7 @@ VALUES = {  # key -> texts to put in its place, one mutation each: wrong types, 
     "weights_dtype": ['"int8"', "16"],
     "value_range": ["[1, -1]", "[1, 1]", "[0]", '["a", 1]', "[NaN, 1]", "[-Infinity, 1]", "[-1e999, 1]",
                     "[1e-999, 1]", "[-1e39, 1]", "[1, 1.00000001]", "[0, 1]", "[-2.5E+0, 25e-1]", "[-1., 1]"],
-    "latent_rng": ['"mt19937"', "1"],
+    "latent_rng": ['"mt19937"', "1", '"\\ud800"'],  # a lone surrogate: the native message must stay UTF-8
 }
 MUTATIONS = {
     **{f"missing-{key}": metadata(**{key: None}) for key in KEYS},
@@ -121,6 +121,28 @@ def test_the_mutations_cover_every_verdict_and_acceptance():
         mutate(model)
         seen.add(verdict(lambda: _native.Model.from_bytes(model.SerializeToString(), threads=1))[-1])
     assert seen == {*VERDICTS, "accepted"}
+
+
+# Pieces of JSON texts, valid and not, for random metadata values (the native messages quote them too).
+ATOMS = ["0", "1", "-1", "6", "3", "1.5", "1e2", "1E-2", "-0", "00", "1.", ".5", "+1", '"a"', '"\\u00e9"',
+         '"\\ud800"', '"\\uZZZZ"', '"\\/"', "true", "null", "NaN", "Infinity", "[", "]", ",", " ", "{}", '"',
+         "\\", "1e400", "1e-400", "\t", '"x\\ty"', "9" * 20, "-" + "9" * 19, "[1, 3, 4]", '"float16"',
+         '"splitmix64-boxmuller-v1"', "\x01", '"\x01"', "é", '"é"']
+
+
+def test_random_metadata_texts_get_the_same_verdict_from_both_readers():
+    rng = np.random.default_rng(12)
+    for trial in range(400):
+        key = KEYS[rng.integers(len(KEYS))]
+        pieces = [ATOMS[i] for i in rng.integers(len(ATOMS), size=int(rng.integers(0, 5)))]
+        text = "[" + ",".join(pieces) + "]" if trial % 2 else "".join(pieces)
+        model = onnx.ModelProto()
+        model.CopyFrom(VALID)
+        metadata(**{key: text})(model)
+        data = model.SerializeToString()
+        python = verdict(lambda: Sampler(data, backend="onnxruntime", device="cpu"))
+        native = verdict(lambda: _native.Model.from_bytes(data, threads=1))
+        assert python == native, f"{key} = {text!r}: onnxruntime reader {python}, native reader {native}"
 
 
 @pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0), (-3.0, 0.5)])
