@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from onnxgan.errors import UserError
+from onnxgan.errors import CheckFailed, UserError
 from onnxgan.images import to_uint8
 
 from .backends import BACKENDS, DEVICES, open_backend
@@ -89,7 +89,15 @@ class Sampler:
             labels = np.ascontiguousarray(labels)
         if n == 0:
             return np.empty((0, *info.image_shape), dtype=np.float32)
-        return self._backend.run(np.ascontiguousarray(z), labels)
+        try:
+            images = self._backend.run(np.ascontiguousarray(z), labels)  # float32 (N, C, H, W)
+        except FloatingPointError:  # the native kernel's own check (ONNXGAN_ERROR_NONFINITE)
+            images = None
+        # min and max propagate NaN and keep Inf: two passes, no allocation, before any pixel is made
+        if images is None or not (np.isfinite(images.min()) and np.isfinite(images.max())):
+            raise CheckFailed(f"{self.source}: the model produced NaN/Inf values, so its images would be garbage; "
+                              "its weights are probably broken (export it again from a good checkpoint)")
+        return images
 
     def sample(self, n: int, seed: int = 0, labels: Labels = None, truncation: float | None = None) -> np.ndarray:
         """n images as uint8 (n, H, W) for one channel or (n, H, W, C).
@@ -180,6 +188,8 @@ def _read(model: str | os.PathLike | bytes) -> tuple[str, bytes]:
         raise UserError(f"{path}: no such file; give the path of a model.onnx written by gan-export")
     if path.is_dir():
         raise UserError(f"{path}: is a folder; give the path of a model.onnx written by gan-export")
+    if not path.is_file():  # a named pipe or a device: reading it could block forever or never end
+        raise UserError(f"{path}: not a regular file; give the path of a model.onnx written by gan-export")
     try:
         return str(path), path.read_bytes()
     except OSError as e:

@@ -15,6 +15,10 @@ namespace {
 
 void check(onnxgan_status status) {
   if (status == ONNXGAN_ERROR_MEMORY) throw std::bad_alloc();
+  if (status == ONNXGAN_ERROR_NONFINITE) {  // Sampler.generate turns it into its one-line CheckFailed
+    PyErr_SetString(PyExc_FloatingPointError, onnxgan_last_error());
+    throw py::error_already_set();
+  }
   if (status != ONNXGAN_OK) throw py::value_error(onnxgan_last_error());
 }
 

@@ -21,6 +21,9 @@ struct onnxgan_model {
   std::mutex mutex;  // one call at a time: the network owns one thread pool and its scratch
   std::unique_ptr<onnxgan::Network> network;
   std::vector<std::pair<std::string, std::string>> metadata;  // metadata_props (key, JSON text), file order
+  // Every weight finite. A NaN weight must be caught here: the kernels' tanh clamps its input, which
+  // turns NaN into -1 (black images), so the output check alone would not see it.
+  bool finite_weights = true;
 };
 
 namespace onnxgan {
@@ -63,6 +66,13 @@ onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
   onnx::Model parsed = onnx::parse_model(bytes);
   Plan plan = build_plan(parsed);
   auto model = std::make_unique<onnxgan_model>();
+  const auto finite = [](const std::vector<float> &values) {
+    for (float v : values)
+      if (!std::isfinite(v)) return false;
+    return true;
+  };
+  model->finite_weights = finite(plan.embedding);
+  for (const Layer &layer : plan.layers) model->finite_weights &= finite(layer.weight) && finite(layer.bias);
   model->network = std::make_unique<Network>(std::move(plan), kernel, half, threads);
   model->metadata = std::move(parsed.metadata);
   return model.release();
@@ -99,8 +109,17 @@ void generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *la
   require(out_size >= checked_bytes(n, plan.layers.back().out, sizeof(float)), "out is smaller than n * image_size floats");
   require(n == 0 || (z != nullptr && out != nullptr), "z and out must not be NULL");
   check_labels(plan, n, labels);
+  if (!model->finite_weights)
+    throw Error(ONNXGAN_ERROR_NONFINITE, "the model produced NaN/Inf values (its weights hold NaN/Inf); its "
+                                         "weights are broken");
   std::lock_guard<std::mutex> lock(model->mutex);
   model->network->generate(n, z, labels, out);
+  // Garbage is never a success: a NaN or Inf would become a black or white pixel without a word.
+  const int64_t width = plan.layers.back().out;
+  for (int64_t i = 0; i < n * width; ++i)
+    if (!std::isfinite(out[i]))
+      throw Error(ONNXGAN_ERROR_NONFINITE, "the model produced NaN/Inf values (image " + std::to_string(i / width) +
+                                               "); its weights are probably broken");
 }
 
 // z float (n, latent_dim) of seed, truncated as runtime/latent.py specifies when truncation != 0.

@@ -40,7 +40,9 @@ typedef enum onnxgan_status {
   ONNXGAN_ERROR_UNSUPPORTED = 3, /* valid ONNX this library cannot run (the message names the op) */
   ONNXGAN_ERROR_ARGUMENT = 4,    /* a bad argument: null pointer, shape, label, buffer size */
   ONNXGAN_ERROR_MEMORY = 5,      /* out of memory */
-  ONNXGAN_ERROR_INTERNAL = 6     /* a bug: please report it with the message */
+  ONNXGAN_ERROR_INTERNAL = 6,    /* a bug: please report it with the message */
+  ONNXGAN_ERROR_NONFINITE = 7    /* the model produced NaN or Inf (broken weights): out holds no usable images;
+                                    gan-sample and gan-eval exit 1 for it */
 } onnxgan_status;
 
 typedef enum onnxgan_precision {
