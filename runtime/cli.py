@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from onnxgan.cli import CONTEXT_SETTINGS, Command
-from onnxgan.errors import UserError
-from onnxgan.files import atomic_write, new_folder
+from onnxgan.errors import UserError, printable
+from onnxgan.files import atomic_write, new_folder, refuse_overwriting_inputs
 from onnxgan.images import grid, save_png
 
 from .backends import BACKENDS, DEVICES
@@ -81,6 +81,7 @@ def main(ctx: click.Context, model: str, output: str, count: int, seed: int, lab
             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
                 raise UserError(f"{flag} applies to sharded jobs only; add --shard-size")
     kind = _output_kind(output, interpolating=interpolate is not None)
+    refuse_overwriting_inputs(output, model)
     if shard_size is not None and kind != "folder":
         raise UserError(f"-o {output}: a --shard-size job writes a folder; give one (e.g. -o shards/)")
     if shard_size is not None and truncation is not None:
@@ -135,7 +136,7 @@ def _label(sampler: Sampler, label: str | None) -> int | None:
     if label in info.class_names:
         return info.class_names.index(label)
     if not label.lstrip("-").isdigit() or not 0 <= int(label) < info.num_classes:
-        names = f" or one of {', '.join(info.class_names)}" if info.class_names else ""
+        names = f" or one of {', '.join(map(printable, info.class_names))}" if info.class_names else ""
         raise UserError(f"--label {label}: the model has no such class; use 0..{info.num_classes - 1}{names}")
     return int(label)
 

@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from onnxgan.cli import CONTEXT_SETTINGS, Command
-from onnxgan.errors import UserError
+from onnxgan.errors import UserError, printable
 from onnxgan.files import atomic_write, refuse_overwriting_inputs
 from onnxgan.quality import Evaluator, mode_collapse_warnings
 from onnxgan.quality.classifier import NUM_CLASSES
@@ -78,14 +78,15 @@ def requested_labels(sampler: Sampler, count: int) -> tuple[np.ndarray | None, s
     if labels is None:
         return None, None
     if classes != NUM_CLASSES or info["class_names"] not in ([], DIGITS):
-        return labels, (f"the model's {classes} classes ({', '.join(info['class_names']) or 'unnamed'}) are not "
+        names = ", ".join(map(printable, info["class_names"]))
+        return labels, (f"the model's {classes} classes ({names or 'unnamed'}) are not "
                         "the digits 0..9, which the classifier predicts")
     return labels, None
 
 
 def table(result: dict[str, Any]) -> str:
     """The figures as aligned text: value beside the real-vs-real floor, then histogram, warnings, note."""
-    head = (f"{result['model']} ({result['model_name']}, step {result['training_step']}): {result['n']} samples, "
+    head = (f"{result['model']} ({printable(result['model_name'])}, step {result['training_step']}): {result['n']} samples, "
             f"seed {result['seed']}, {result['backend']}, {result['seconds']:.1f} s")
     if "fid" not in result:
         return "\n".join([head, f"  pixel mean {result['pixel_mean']:.1f}, std {result['pixel_std']:.1f}, "

@@ -29,7 +29,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from onnxgan.errors import UserError
+from onnxgan.cli import raise_terminated
+from onnxgan.errors import Terminated, UserError
 from onnxgan.files import atomic_write, new_folder
 
 from .latent import latent
@@ -89,12 +90,18 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
     labels = shard_labels(info.num_classes, job.label, first, count)
     pixels = sampler.pixels(z, labels)  # (count, H, W) or (count, H, W, C)
     path = folder / job.name(k)
+    # An unverified leftover of an earlier run goes, whatever its kind (a file where a PNG folder belongs);
+    # what cannot be removed makes the write below fail with its one line.
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
     if job.format == "npz":
         with atomic_write(path) as f:  # numpy writes fixed zip timestamps: same arrays, same bytes
             np.savez(f, images=pixels, labels=np.empty(0, np.int64) if labels is None else labels,
                      first_index=np.int64(first))
     else:
-        shutil.rmtree(path, ignore_errors=True)  # an unverified leftover of an earlier run
         with new_folder(path) as staging:  # filled under a temp name (".shard_...", see TEMP_PREFIXES), renamed whole
             width = max(6, len(str(job.n - 1)))
             for i, image in enumerate(pixels):
@@ -177,7 +184,7 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
                     return
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 if interrupted:
-                    raise KeyboardInterrupt
+                    raise Terminated if interrupted[0] == signal.SIGTERM else KeyboardInterrupt
                 if done:
                     yield [future.result() for future in done]
     finally:
@@ -187,20 +194,22 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
 
 @contextlib.contextmanager
 def _interrupt_between_batches() -> Iterator[list[int]]:
-    """Ctrl-C only sets a flag while the pool runs; the loop raises KeyboardInterrupt between batches.
+    """Ctrl-C and SIGTERM only set a flag while the pool runs; the loop raises KeyboardInterrupt (or
+    Terminated) between batches.
 
     A KeyboardInterrupt raised anywhere could land inside concurrent.futures' locking (wait() takes
     every pending future's lock) and leave a lock held, and the pool's manager thread then hangs at exit.
     """
     received: list[int] = []
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # ignored, or not ours to change
-        yield received
-        return
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    raising = (signal.default_int_handler, raise_terminated)  # the handlers that would raise mid-wait
+    ours = {s: h for s in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(s)) in raising}
+    for s in ours:  # an ignored signal, or one that is not ours to change, stays as it is
+        signal.signal(s, lambda signum, frame: received.append(signum))
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s, handler in ours.items():
+            signal.signal(s, handler)
 
 
 _worker_sampler: Sampler | None = None  # one per worker process, built by _start_worker
@@ -272,7 +281,7 @@ def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
     try:
         index = json.loads(path.read_text())
         recorded = {name: index[name] for name in (field.name for field in fields(Job))}
-        entries = [(entry["first"] // job.shard_size, entry) for entry in index["shards"]]
+        entries = [(entry["first"] // job.shard_size, entry) for entry in index["shards"] if _is_entry(entry, job)]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path}: not a gan-sample shard index ({e.__class__.__name__}: {e}); use a new "
                         "folder") from None
@@ -289,6 +298,14 @@ def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
         if matches:
             kept[k] = entry
     return kept
+
+
+def _is_entry(entry: object, job: Job) -> bool:
+    """An index entry as ``write_shard`` records it ({"first": k * shard_size, "count", "sha256", ...});
+    anything else (a float "first", say) is not trusted, and its shard is written again."""
+    first = entry.get("first") if isinstance(entry, dict) else None
+    return (type(first) is int and 0 <= first < job.n and first % job.shard_size == 0
+            and entry.get("count") == job.count(first // job.shard_size) and isinstance(entry.get("sha256"), str))
 
 
 def _write_index(folder: Path, job: Job, shards: dict[int, dict]) -> None:

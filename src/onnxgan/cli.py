@@ -1,17 +1,19 @@
 """What every onnxgan command shares: user mistakes end in one line on stderr and a documented code.
 
 ``Command`` is a click command class whose ``main`` turns click's usage errors, ``CommandError``s
-(``UserError`` -> 2, ``CheckFailed`` -> 1, ...) and Ctrl-C into ``prog: error: message`` and
+(``UserError`` -> 2, ``CheckFailed`` -> 1, ...), Ctrl-C and SIGTERM into ``prog: error: message`` and
 ``sys.exit(code)``, never a traceback. Real bugs still raise, so they are not mistaken for user errors.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from typing import Any, NoReturn
 
 import click
 
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, CommandError
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CommandError, Terminated
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -21,10 +23,17 @@ def fail(prog: str, message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def raise_terminated(signum: int, frame: Any) -> NoReturn:
+    """The SIGTERM handler of every command: SIGTERM unwinds like Ctrl-C, running the same clean-ups."""
+    raise Terminated
+
+
 class Command(click.Command):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
         prog = prog_name or self.name or "onnxgan"
         extra.pop("standalone_mode", None)
+        main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None
         try:
             result = super().main(args, prog_name=prog, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
@@ -33,8 +42,13 @@ class Command(click.Command):
             fail(prog, e.format_message().replace("\n", " "), EXIT_USAGE)
         except CommandError as e:
             fail(prog, str(e), e.exit_code)
+        except Terminated:
+            fail(prog, "terminated (SIGTERM)", EXIT_TERMINATED)
         except (click.Abort, KeyboardInterrupt):
             fail(prog, "interrupted", EXIT_INTERRUPTED)
+        finally:
+            if main_thread:  # None: a handler set outside Python, which signal.signal cannot restore
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         sys.exit(result if isinstance(result, int) else 0)
 
 

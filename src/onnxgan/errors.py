@@ -2,10 +2,10 @@
 
 Exit codes, the same for every command (README lists them):
   0  success
-  1  a check failed (e.g. the exported ONNX disagrees with PyTorch)
+  1  a check failed (e.g. the exported ONNX disagrees with PyTorch, or a model produced NaN/Inf)
   2  user mistake: bad option, bad or missing input file, unwritable output
   3  training diverged (NaN/Inf); the last good checkpoint is kept
-  130 interrupted by Ctrl-C (training saves a checkpoint first); 143 likewise for SIGTERM
+  130 interrupted by Ctrl-C (training saves a checkpoint first); 143 likewise for SIGTERM (Terminated)
 """
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt (a BaseException, so that no ``except Exception``
+    swallows it, and every clean-up in a ``finally`` or ``except BaseException`` runs: staging folders, temp
+    files, worker pools); commands end with one line and exit code EXIT_TERMINATED."""
 
 
 class CommandError(Exception):
@@ -31,6 +38,12 @@ class CheckFailed(CommandError):
     """A self-check of the product refused to go on (the message carries the numbers)."""
 
     exit_code = EXIT_CHECK_FAILED
+
+
+def printable(text: str) -> str:
+    """``text`` with newlines, terminal escapes and other non-printing characters escaped (``\\n``,
+    ``\\x1b``), for messages that quote a file's contents: one line stays one line, no escape runs."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def first_line(error: BaseException) -> str:
