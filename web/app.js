@@ -11,7 +11,7 @@ const page = window.onnxganPage = {state: "loading", runtime: null, sampler: nul
 function setStatus(text, isError = false) {
   $("status").textContent = text;
   $("status").classList.toggle("error", isError);
-  if (isError) page.error = text;
+  page.error = isError ? text : null;
 }
 
 function parseSeed(id) {
@@ -43,7 +43,9 @@ function draw(canvas, pixels, n, columns) {
   canvas.style.height = `${canvas.height * zoom}px`;
 }
 
-function labels(n) {  // null: the kernel cycles through the classes
+// The picked class for every image, or null: the kernel cycles through the classes (the walk then
+// uses class 0).
+function labels(n) {
   const value = Number($("class").value);
   return page.sampler.info.num_classes === 0 || value < 0 ? null : new Array(n).fill(value);
 }

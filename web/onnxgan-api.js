@@ -6,7 +6,8 @@
  *   const pixels = sampler.sample(64, 42n, {truncation: 0.7});                  // uint8 (64, H, W, C)
  *
  * Seeds are BigInts in [0, 2**64); the same seed gives the same z as every other backend
- * (runtime/latent.py), and the same kernel code as the native Python backend. One thread.
+ * (runtime/latent.py). The library is the native Python backend's, run by its portable kernel
+ * (auto-vectorised with WASM SIMD) on one thread.
  */
 "use strict";
 
