@@ -1,5 +1,5 @@
-"""GPU figures: gan-train's step in eager mode vs --compile vs --cuda-graph, and sampling with onnxruntime's
-CUDA provider vs PyTorch eager on the same GPU. Needs CUDA; without it, one line and exit 2.
+"""GPU figures: gan-train's step in eager mode vs --compile vs --cuda-graph, and sampling with PyTorch eager
+on the GPU vs onnxruntime (CUDA, CPU) vs the native kernel. Needs CUDA; without it, one line and exit 2.
 
 (a) Training: three ``GANTrainer``s (the class gan-train runs) from one seed, TrainConfig(compile=...,
     cuda_graph=...), each fed the same pool of random device-resident batches (no data loading, no host
@@ -7,9 +7,11 @@ CUDA provider vs PyTorch eager on the same GPU. Needs CUDA; without it, one line
     timed between ``torch.cuda.synchronize()`` calls. Anchor: eager. The losses read after the last
     round are printed beside the figures: all three must be finite and alike.
 (b) Sampling the same G (random init, exported through gan-export's code path): ``Sampler(device="cuda")``
-    (onnxruntime, I/O binding, numpy in and out) against the same weights in PyTorch eager
-    (``inference_mode``; z copied to the GPU and images back, as the Sampler does). Anchor: torch eager.
-    max |diff| is between the two outputs on the same z.
+    (onnxruntime, I/O binding, numpy in and out), onnxruntime on the CPU and the native kernel against
+    the same weights in PyTorch eager on the GPU (``inference_mode``; z copied to the GPU and images back,
+    as the Sampler does). Anchor: torch eager. max |diff| is between each output and torch's on the same z.
+
+benchmarks/gpu_check.py calls train_rates, sampling_runners and sample_rates (the one-command GPU check).
 
 Rounds are interleaved; each cell is the median over rounds, the ratio the anchor's median time over the
 runner's (above 1: faster). Written without a GPU at hand (none in this project's machines): never run.
@@ -23,7 +25,7 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,16 +40,23 @@ from onnxgan.train.trainer import GANTrainer
 MODES = {"eager": {}, "compile": {"compile": True}, "cuda-graph": {"cuda_graph": True}}
 POOL = 8  # distinct random batches each trainer cycles through
 WARMUP_STEPS = 10  # > CapturedStep.WARMUP_STEPS + 1 (its capture), and enough for torch.compile's first graphs
+SAMPLERS = (("ort-cuda", "onnxruntime", "cuda"), ("ort-cpu", "onnxruntime", "cpu"), ("native", "native", "cpu"))
+Runner = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]  # z (N, latent), labels (N,) -> (N, C, H, W)
 
 
-def train_rates(model_config: ModelConfig, batch_size: int, amp: str, steps: int, rounds: int) -> None:
+def train_rates(model_config: ModelConfig, batch_size: int, amp: str, steps: int, rounds: int,
+                modes: Sequence[str] = tuple(MODES)) -> dict[str, dict[str, float]]:
+    """mode -> steps_per_s (median over rounds), ratio (eager's median time over the mode's; only when
+    eager is among ``modes``), and the means of d_loss, g_loss, D(x), D(G(z)) over every step it ran."""
     device = torch.device("cuda")
-    shape = model_config.image_shape
-    batches = [(torch.rand(batch_size, *shape, device=device) * 2 - 1, None) for _ in range(POOL)]  # (B, C, H, W)
+    shape, classes = model_config.image_shape, model_config.num_classes
+    batches = [(torch.rand(batch_size, *shape, device=device) * 2 - 1,  # (B, C, H, W)
+                torch.randint(classes, (batch_size,), device=device) if classes else None)  # (B,) or None
+               for _ in range(POOL)]
     trainers = {}
-    for name, flags in MODES.items():
+    for name in modes:
         torch.manual_seed(0)
-        trainers[name] = GANTrainer(model_config, TrainConfig(batch_size=batch_size, amp=amp, **flags), device)
+        trainers[name] = GANTrainer(model_config, TrainConfig(batch_size=batch_size, amp=amp, **MODES[name]), device)
     done = dict.fromkeys(trainers, 0)
 
     def run(name: str, count: int) -> float:
@@ -66,49 +75,61 @@ def train_rates(model_config: ModelConfig, batch_size: int, amp: str, steps: int
     for _ in range(rounds):
         for name in trainers:
             seconds[name].append(run(name, steps))
-    print(f"\n(a) GANTrainer.step, {model_config.name}, batch {batch_size}, amp {amp}, {steps} steps x {rounds} rounds")
-    print(f"{'mode':<12}{'steps/s':>10}{'ratio':>7}{'d_loss':>9}{'g_loss':>9}")
-    anchor = statistics.median(seconds["eager"])
+    rates = {}
     for name, trainer in trainers.items():
         median = statistics.median(seconds[name])
-        stats = trainer.read_stats()  # means since the last read: every step of the run
-        print(f"{name:<12}{steps / median:>10.1f}{anchor / median:>7.2f}{stats['d_loss']:>9.3f}{stats['g_loss']:>9.3f}")
+        rates[name] = {"steps_per_s": steps / median, **trainer.read_stats()}  # stats: every step of the run
+        if "eager" in seconds:
+            rates[name]["ratio"] = statistics.median(seconds["eager"]) / median
+    return rates
 
 
-def sample_rates(model_config: ModelConfig, batch_sizes: list[int], rounds: int) -> None:
+def sampling_runners(model_config: ModelConfig) -> tuple[dict[str, Runner], dict[str, str]]:
+    """The same G (seeded random init, exported through gan-export's code path) four ways: torch eager on
+    CUDA (the anchor: z copied to the GPU and images back, as a Sampler does), onnxruntime's CUDA provider
+    (I/O binding), onnxruntime on the CPU and the native kernel. Second: runner -> why it could not load."""
     torch.manual_seed(0)
     G = build_models(model_config)[0].eval()
     data = export_generator(G, model_config, step=0).data  # exports from the CPU copy, checked there
     G = G.cuda()
-    runners: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
 
-    def torch_eager(z: np.ndarray) -> np.ndarray:
+    def torch_eager(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         with torch.inference_mode():
-            return G(torch.from_numpy(z).cuda()).cpu().numpy()
+            return G(torch.from_numpy(z).cuda(), None if labels is None else torch.from_numpy(labels).cuda()).cpu().numpy()
 
-    runners["torch-eager"] = torch_eager
-    try:
-        runners["ort-cuda"] = Sampler(data, backend="onnxruntime", device="cuda").generate
-    except UserError as e:
-        print(f"(b) onnxruntime CUDA skipped: {e}")
-    print(f"\n(b) sampling {model_config.name}, z -> float32 images on the host, {rounds} rounds")
-    print(f"{'batch':>6}  {'runner':<12}{'ms/call':>9}{'samples/s':>12}{'ratio':>7}{'max |diff|':>11}")
+    runners: dict[str, Runner] = {"torch-eager": torch_eager}
+    missing = {}
+    for name, backend, device in SAMPLERS:
+        try:
+            runners[name] = Sampler(data, backend=backend, device=device).generate
+        except UserError as e:
+            missing[name] = str(e)
+    return runners, missing
+
+
+def sample_rates(runners: dict[str, Runner], model_config: ModelConfig, batch_sizes: Sequence[int],
+                 rounds: int) -> dict[int, dict[str, dict[str, float]]]:
+    """batch -> runner -> ms (per call, median over rounds), samples_per_s, ratio (torch eager's median
+    over the runner's) and max_diff (max |runner - torch eager| on the same z and labels)."""
+    rates = {}
     for batch in batch_sizes:
         z = latent(batch, model_config.latent_dim, 0)  # (batch, latent_dim)
-        reference = runners["torch-eager"](z)
-        errors = {name: float(np.abs(run(z) - reference).max()) for name, run in runners.items()}  # warms up too
+        classes = model_config.num_classes
+        labels = np.arange(batch, dtype=np.int64) % classes if classes else None  # (batch,) or None
+        reference = runners["torch-eager"](z, labels)
+        errors = {name: float(np.abs(run(z, labels) - reference).max()) for name, run in runners.items()}  # warms up
         seconds: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
             for name, run in runners.items():
                 start = time.perf_counter()
                 for _ in range(10):
-                    run(z)
+                    run(z, labels)
                 seconds[name].append((time.perf_counter() - start) / 10)
         anchor = statistics.median(seconds["torch-eager"])
-        for name in runners:
-            median = statistics.median(seconds[name])
-            print(f"{batch:>6}  {name:<12}{median * 1e3:>9.2f}{batch / median:>12.0f}{anchor / median:>7.2f}"
-                  f"{errors[name]:>11.1e}")
+        rates[batch] = {name: {"ms": statistics.median(times) * 1e3, "samples_per_s": batch / statistics.median(times),
+                               "ratio": anchor / statistics.median(times), "max_diff": errors[name]}
+                        for name, times in seconds.items()}
+    return rates
 
 
 def main() -> None:
@@ -125,8 +146,21 @@ def main() -> None:
         sys.exit(2)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
     model_config = ModelConfig(name=args.model).resolved()
-    train_rates(model_config, args.batch_size, args.amp, args.steps, args.rounds)
-    sample_rates(model_config, [int(b) for b in args.batches.split(",")], args.rounds)
+    print(f"\n(a) GANTrainer.step, {model_config.name}, batch {args.batch_size}, amp {args.amp}, "
+          f"{args.steps} steps x {args.rounds} rounds")
+    print(f"{'mode':<12}{'steps/s':>10}{'ratio':>7}{'d_loss':>9}{'g_loss':>9}")
+    for name, rate in train_rates(model_config, args.batch_size, args.amp, args.steps, args.rounds).items():
+        print(f"{name:<12}{rate['steps_per_s']:>10.1f}{rate['ratio']:>7.2f}{rate['d_loss']:>9.3f}{rate['g_loss']:>9.3f}")
+    runners, missing = sampling_runners(model_config)
+    for name, reason in missing.items():
+        print(f"(b) {name} skipped: {reason}")
+    print(f"\n(b) sampling {model_config.name}, z -> float32 images on the host, {args.rounds} rounds")
+    print(f"{'batch':>6}  {'runner':<12}{'ms/call':>9}{'samples/s':>12}{'ratio':>7}{'max |diff|':>11}")
+    for batch, row in sample_rates(runners, model_config, [int(b) for b in args.batches.split(",")],
+                                   args.rounds).items():
+        for name, rate in row.items():
+            print(f"{batch:>6}  {name:<12}{rate['ms']:>9.2f}{rate['samples_per_s']:>12.0f}{rate['ratio']:>7.2f}"
+                  f"{rate['max_diff']:>11.1e}")
 
 
 if __name__ == "__main__":
