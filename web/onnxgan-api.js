@@ -12,7 +12,7 @@
 "use strict";
 
 const OnnxganApi = (() => {
-  const STATUS_NAMES = ["ok", "io", "format", "unsupported", "argument", "memory", "internal"];
+  const STATUS_NAMES = ["ok", "io", "format", "unsupported", "argument", "memory", "internal", "nonfinite"];  // onnxgan_status
   const OUTPUT_UINT8 = 1;
   // onnxgan_info on wasm32 (offset, type): cpp/wasm/binding.c asserts this layout at compile time.
   const INFO_SIZE = 80;
