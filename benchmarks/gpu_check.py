@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -61,15 +62,16 @@ class Step:
 
 
 class Rows:
-    """A step's table rows, rewritten to OUT/steps/STEP.json after each one (a step stopped at its budget
-    keeps the rows it had)."""
+    """A step's table rows, rewritten to OUT/steps/STEP.json after each change (a step stopped at its
+    budget keeps the rows it had)."""
 
     def __init__(self, path: Path):
-        self.path, self.rows = path, []
+        self.path, self.rows = path, {}
 
     def add(self, case: str, figure: str, compared: str = "", note: str = "") -> None:
-        self.rows.append({"case": case, "figure": figure, "compared": compared, "note": note})
-        self.path.write_text(json.dumps(self.rows, indent=1))
+        """The row of ``case``: a new one, or the same case's row again with newer figures."""
+        self.rows[case] = {"case": case, "figure": figure, "compared": compared, "note": note}
+        self.path.write_text(json.dumps(list(self.rows.values()), indent=1))
 
 
 # ---- the steps, each run in its own process: `gpu_check.py --step NAME --out OUT` ----
@@ -84,17 +86,23 @@ def install(out: Path, rows: Rows) -> None:
 
 
 def cuda_tests(out: Path, rows: Rows) -> None:
-    """pytest -v, its lines copied to the log as they come (a step stopped at its budget shows the test it was in)."""
+    """pytest -v, its lines copied to the log and its outcomes counted as they come (a step stopped at its
+    budget still shows what had passed and failed, and the log the test it was in)."""
     pytest = subprocess.Popen([sys.executable, "-m", "pytest", "-v", "-rfEs", "-p", "no:cacheprovider", "-m", "cuda",
                                CUDA_TESTS], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    case, lines, outcomes = f"pytest -m cuda {CUDA_TESTS}", [], {}  # outcomes: test id -> PASSED, FAILED, ...
     for line in pytest.stdout:
         print(line, end="")
         lines.append(line.rstrip())
+        outcome = re.match(r"(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED)", line)  # -v: "tests/x.py::test_y PASSED [ 12%]"
+        if outcome:
+            outcomes[outcome[1]] = outcome[2]
+            counts = ", ".join(f"{list(outcomes.values()).count(kind)} {kind.lower()}"
+                               for kind in ("PASSED", "FAILED", "ERROR", "SKIPPED") if kind in outcomes.values())
+            rows.add(case, f"{counts} so far", note=", ".join(t for t, o in outcomes.items() if o in ("FAILED", "ERROR")))
     code = pytest.wait()
     summary = next((line.strip("= ") for line in reversed(lines) if line.strip()), "no output")
-    failed = [line.split(" ", 1)[1].split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))]
-    rows.add(f"pytest -m cuda {CUDA_TESTS}", summary, note=", ".join(failed))
+    rows.add(case, summary, note=", ".join(t for t, o in outcomes.items() if o in ("FAILED", "ERROR")))
     if code or " passed" not in summary:  # all skipped would prove nothing
         raise Failed(f"pytest exited with {code}: {summary}")
 
