@@ -12,6 +12,7 @@ trains in this process, one thread per core, for the same budget.
 
     python benchmarks/quality.py [--budget 150] [--recipes default,keras-mlp,...] [--samples 5000]
         [--threads 1 --parallel 2]    # two recipes at once, one core each (the same CPU budget each)
+        [--recipes '' --recipe 'ttur=--d-lr 1e-3' --recipe 'mbstd=--d-mbstd 4']   # any gan-train options
 
 Goals (issue 11): the default recipe in about 3 minutes: every class >= 8%, recall >= 0.7, FID <= 3x
 the floor; the unconditional G 100-256-512-1024-784 at 600 s: FID <= 1.5x the floor, recall >= 0.8;
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -145,17 +147,23 @@ def main() -> None:
                         "should not exceed the cores)")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of: {', '.join(RECIPES)}")
+    parser.add_argument("--recipe", action="append", default=[], metavar="NAME=OPTIONS",
+                        help="one more recipe, e.g. 'ttur=--d-lr 1e-3' (gan-train options; repeatable)")
     parser.add_argument("--ckpt-every", type=int, default=1000, help="steps between the checkpoints scored "
                                                                      "for the time to 2x the floor")
     parser.add_argument("--keep", default=None, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the gan.py-style baseline")
     args = parser.parse_args()
+    for extra in args.recipe:
+        name, _, options = extra.partition("=")
+        RECIPES[name] = shlex.split(options)
+    names = [name for name in args.recipes.split(",") if name] + [e.partition("=")[0] for e in args.recipe]
     evaluator = Evaluator.for_mnist()
     cpu_budget = args.budget * args.cores
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
-        runs = train_all(args.recipes.split(","), cpu_budget, args.threads, args.parallel, folder, args.ckpt_every)
+        runs = train_all(names, cpu_budget, args.threads, args.parallel, folder, args.ckpt_every)
         for name, run in runs.items():
             result = score_checkpoint(run / "checkpoints" / "last.pt", evaluator, args.samples)
             steps = max(json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines())

@@ -101,12 +101,18 @@ def test_spectral_norm_bounds_each_weight():
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_each_preset_trains_and_records_itself(tmp_path, name):
+def test_each_preset_trains_resumes_and_records_itself(tmp_path, name):
     out = tmp_path / name
-    # The presets' full widths and schedules, cut to 2 steps; --batch-size stays as the preset says.
-    result = CliRunner().invoke(gan_train, ["--preset", name, "--steps", "2", "--eval-every", "0", "--out", str(out),
-                                            "--data", str(tmp_path / "data.npz")])
+    # The presets' full widths, cut to 2 steps (and 1 + a resume to 2); --batch-size stays the preset's.
+    common = ["--preset", name, "--eval-every", "0", "--data", str(tmp_path / "data.npz")]
+    result = CliRunner().invoke(gan_train, [*common, "--steps", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    half = CliRunner().invoke(gan_train, [*common, "--steps", "1", "--out", str(tmp_path / "half")])
+    assert half.exit_code == 0, half.output
+    resumed = CliRunner().invoke(gan_train, ["--resume", str(tmp_path / "half"), "--steps", "2"])
+    assert resumed.exit_code == 0, resumed.output
+    a, b = (tensors_of(load_checkpoint(run / "checkpoints" / "last.pt")) for run in (out, tmp_path / "half"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["preset"] == name and config["train"]["preset_overrides"] == ["steps"]
     for option, value in PRESETS[name].options.items():  # every value the preset sets reached the configs
