@@ -1,4 +1,5 @@
 """The shipped MNIST classifier (mnist_classifier.onnx) run with onnxruntime on the CPU; no torch.
+onnxruntime comes from an extra (onnxgan.extras): without it, building a Classifier is a one-line error.
 
 scripts/train_classifier.py trains it and writes the file. Graph contract: input ``pixels`` float32
 (N, 1, 28, 28) in [0, 1]; outputs ``features`` float32 (N, 128), the post-ReLU penultimate layer that
@@ -10,9 +11,9 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from onnxgan.errors import UserError
+from onnxgan.extras import onnxruntime
 
 CLASSIFIER_PATH = Path(__file__).parent / "mnist_classifier.onnx"
 IMAGE_SIDE = 28
@@ -32,6 +33,7 @@ class Classifier:
             raise UserError(f"{path}: cannot read the MNIST classifier ({e.strerror or e}); reinstall onnxgan "
                             "or run scripts/train_classifier.py") from None
         self.sha256 = hashlib.sha256(data).hexdigest()
+        ort = onnxruntime("the quality metric (FID etc.: its MNIST classifier runs on onnxruntime)")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

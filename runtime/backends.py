@@ -4,27 +4,26 @@ Each backend loads a model.onnx from bytes whose contract the Sampler has checke
 ``run(z, labels) -> image`` on inputs the Sampler has already checked. Asking for a backend or a device
 that cannot load fails with a ``UserError``. ``auto`` decides from the graph: the native kernel when
 its reader accepts the file and the model runs on the CPU, onnxruntime otherwise; ``Sampler.info()``
-says which and why.
+says which and why. onnxruntime is optional (the base install has none: onnxgan.extras); it is imported
+only when a backend needs it, and its absence is a one-line error naming the extra to install.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 import sys
 
 import numpy as np
-import onnxruntime as ort
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from onnxgan.errors import UserError, first_line
+from onnxgan.extras import onnxruntime
 
 from . import _native
 from .contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE
 
 BACKENDS = ("auto", "onnxruntime", "native")
 DEVICES = ("auto", "cpu", "cuda")
-_ORT_ERRORS = (ort_state.Fail, ort_state.InvalidArgument, ort_state.InvalidGraph, ort_state.InvalidProtobuf,
-               ort_state.NotImplemented, ort_state.RuntimeException)
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _QUIET, _DEFAULT_SEVERITY = 3, 2  # onnxruntime log severities: errors only; warnings and up
@@ -47,18 +46,22 @@ def open_backend(name: str, data: bytes, device: str, threads: int | None, sourc
     try:
         model = _native.Model.from_bytes(data, threads or 0)
     except ValueError as e:
-        return OnnxRuntimeBackend(data, device, threads, source), f"auto: the native reader does not take it ({e})"
+        why = f"{source}: the native kernel samples MLP generators only ({e}), so this model"
+        return OnnxRuntimeBackend(data, device, threads, source, why), f"auto: the native reader does not take it ({e})"
     return NativeBackend(model), "auto: the native reader takes it and the model runs on the CPU"
 
 
 @functools.cache
 def cuda_device_present() -> bool:
-    """A quiet probe: onnxruntime has a CUDA provider and the CUDA driver reports a device.
+    """A quiet probe: onnxruntime is installed, has a CUDA provider and the CUDA driver reports a device.
 
     onnxruntime-gpu lists CUDAExecutionProvider even on machines without a GPU, and asking for it
     there prints errors before it falls back to the CPU; the driver API answers without a sound.
+    Without onnxruntime the answer is no (the base install samples on with the native kernel).
     """
-    if _CUDA not in ort.get_available_providers():
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    if _CUDA not in onnxruntime("sampling on a CUDA GPU").get_available_providers():
         return False
     name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
     try:
@@ -70,11 +73,19 @@ def cuda_device_present() -> bool:
 
 
 class OnnxRuntimeBackend:
-    """One onnxruntime session; ``session.run`` is thread-safe, so one backend serves many threads."""
+    """One onnxruntime session; ``session.run`` is thread-safe, so one backend serves many threads.
+
+    purpose: who needs onnxruntime, for the one-line error when it is not installed.
+    """
 
     name = "onnxruntime"
 
-    def __init__(self, data: bytes, device: str, threads: int | None, source: str):
+    def __init__(self, data: bytes, device: str, threads: int | None, source: str,
+                 purpose: str = "the onnxruntime backend"):
+        ort = onnxruntime(purpose)
+        state = ort.capi.onnxruntime_pybind11_state  # the exceptions a session raises on a file it cannot use
+        load_errors = (state.Fail, state.InvalidArgument, state.InvalidGraph, state.InvalidProtobuf,
+                       state.NotImplemented, state.RuntimeException)
         want_cuda = device == "cuda" or (device == "auto" and cuda_device_present())
         if device == "cuda" and not cuda_device_present():
             raise UserError("--device cuda: onnxruntime finds no usable CUDA GPU here (needs onnxruntime-gpu, "
@@ -88,7 +99,7 @@ class OnnxRuntimeBackend:
             ort.set_default_logger_severity(_QUIET)
         try:
             self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
-        except _ORT_ERRORS as e:
+        except load_errors as e:
             raise UserError(f"{source}: onnxruntime cannot load it ({first_line(e)})") from None
         finally:
             if want_cuda:

@@ -20,6 +20,7 @@ from onnxgan.errors import UserError, printable
 from onnxgan.files import atomic_write, new_folder, refuse_overwriting_inputs
 from onnxgan.images import grid, save_png
 
+from . import pretrained
 from .backends import BACKENDS, DEVICES
 from .latent import MIN_TRUNCATION
 from .sampler import Sampler
@@ -30,7 +31,9 @@ FRAME_MS = 120  # GIF frame duration
 
 
 @click.command("gan-sample", cls=Command, context_settings=CONTEXT_SETTINGS)
-@click.argument("model", metavar="MODEL.onnx")
+@click.argument("model", metavar="MODEL.onnx", required=False)
+@click.option("--pretrained", "pretrained_name", type=click.Choice(pretrained.NAMES), default=None,
+              help="Sample a generator shipped with onnxgan instead of MODEL.onnx (mnist: a conditional MLP).")
 @click.option("-o", "--output", required=True, metavar="OUT",
               help="OUT.png: a grid; OUT.npz: images, labels and z; OUT/ (or no suffix; new or empty): one PNG "
                    "per image; "
@@ -58,19 +61,24 @@ FRAME_MS = 120  # GIF frame duration
 @click.option("--format", "shard_format", type=click.Choice(FORMATS), default="npz", show_default=True,
               help="Shards of a --shard-size job: npz (images, labels) or png (a folder of PNGs each).")
 @click.pass_context
-def main(ctx: click.Context, model: str, output: str, count: int, seed: int, label: str | None, interpolate: tuple[int, int] | None,
-         steps: int, backend: str, device: str, threads: int | None, shard_size: int | None, workers: int,
+def main(ctx: click.Context, model: str | None, pretrained_name: str | None, output: str, count: int, seed: int,
+         label: str | None, interpolate: tuple[int, int] | None, steps: int, backend: str, device: str, threads: int | None, shard_size: int | None, workers: int,
          shard_format: str, truncation: float | None) -> None:
     """Draw images from a generator exported by gan-export.
 
     \b
     Examples:
       gan-sample model.onnx -n 64 -o samples.png
+      gan-sample --pretrained mnist -n 64 -o digits.png
       gan-sample model.onnx -n 1000 --seed 7 -o samples.npz
       gan-sample model.onnx -n 16 -o digits/
       gan-sample model.onnx --interpolate 1 2 --steps 16 -o walk.gif
       gan-sample model.onnx -n 1000000 --shard-size 10000 --workers 2 -o shards/
     """
+    if (model is None) == (pretrained_name is None):
+        raise UserError("give a MODEL.onnx or --pretrained NAME (one of them)")
+    if pretrained_name is not None:
+        model = str(pretrained.path(pretrained_name))
     if interpolate is not None:
         for name, flag in (("count", "-n"), ("seed", "--seed"), ("shard_size", "--shard-size")):
             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:

@@ -26,6 +26,10 @@ from .onnx_meta import ELEM_FLOAT, ELEM_INT64, Header, Value
 FORMAT_VERSION = 1
 INPUT_Z, INPUT_LABEL, OUTPUT_IMAGE = "z", "label", "image"
 WEIGHTS_DTYPES = ("float32", "float16")
+# The one optional key (docs/onnx-contract.md): how a shipped model was trained, a JSON object with preset,
+# steps, fid, fid_floor, eval_samples, eval_seed (scripts/make_pretrained.py). Readers ignore it, as every
+# key they do not know, so it changes no verdict.
+TRAINING_KEY = "training"
 VERDICTS = ("is missing", "has the wrong type", "is out of range", "is not supported", "disagrees with the graph")
 _MAX_SIDE = 2**31 - 1  # latent_dim, image sides and num_classes fit an int32
 _MAX_INT64 = 2**63 - 1

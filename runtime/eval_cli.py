@@ -50,11 +50,12 @@ def main(model: str, count: int, seed: int, backend: str, device: str, output: s
             raise UserError(f"-o {output}: is a folder; give a file name such as metrics.json")
         refuse_overwriting_inputs(output, model)
     start = time.perf_counter()
+    evaluator = Evaluator.for_mnist()  # first: without onnxruntime (the base install) it refuses before any sampling
     sampler = Sampler(model, backend=backend, device=device)
     info = sampler.info()
     labels, label_note = requested_labels(sampler, count)
     images = sampler.sample(count, seed=seed, labels=labels)
-    result = Evaluator.for_mnist().evaluate(images, labels if label_note is None else None, seed=seed)
+    result = evaluator.evaluate(images, labels if label_note is None else None, seed=seed)
     result.update({
         "model": str(model), "model_name": info["model"], "training_step": info["training_step"],
         "num_classes": info["num_classes"], "seed": seed, "backend": info["backend"],

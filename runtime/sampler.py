@@ -16,6 +16,7 @@ import numpy as np
 from onnxgan.errors import CheckFailed, UserError
 from onnxgan.images import to_uint8
 
+from . import pretrained
 from .backends import BACKENDS, DEVICES, open_backend
 from .contract import ModelInfo, check_interface
 from .latent import check_truncation, latent
@@ -54,6 +55,12 @@ class Sampler:
         self.model_info = ModelInfo.from_metadata(header.metadata, self.source)
         check_interface(header, self.model_info, self.source)
         self._backend, self._backend_reason = open_backend(backend, data, device, threads, self.source)
+
+    @classmethod
+    def pretrained(cls, name: str, backend: str = "auto", device: str = "auto",
+                   threads: int | None = None) -> "Sampler":
+        """A Sampler of a generator shipped in the package (runtime/pretrained: "mnist", a conditional MLP)."""
+        return cls(pretrained.path(name), backend=backend, device=device, threads=threads)
 
     def latent(self, n: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
         """The z behind ``sample(n, seed, truncation=...)``: float32 (n, latent_dim).

@@ -2,8 +2,9 @@
 
 The folder holds the page (web/ of the source tree, onnxgan/web in a wheel: index.html, app.js,
 onnxgan-api.js and the native sampler compiled to WebAssembly, onnxgan.js + onnxgan.wasm, built from
-cpp/wasm), a copy of each model and models.json listing them, which the page offers and opens the
-first of. Any static host serves it; nothing runs on a server.
+cpp/wasm), a copy of each model (``--pretrained mnist``: the one shipped in runtime/pretrained) and
+models.json listing them, which the page offers and opens the first of. Any static host serves it;
+nothing runs on a server.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from onnxgan.cli import CONTEXT_SETTINGS, Command
 from onnxgan.errors import UserError
 from onnxgan.files import new_folder
 
+from . import pretrained
 from .sampler import Sampler
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -24,18 +26,24 @@ PAGE_FILES = ("index.html", "app.js", "onnxgan-api.js", "onnxgan.js", "onnxgan.w
 
 
 @click.command("gan-web", cls=Command, context_settings=CONTEXT_SETTINGS)
-@click.argument("models", nargs=-1, required=True, metavar="MODEL.onnx...")
+@click.argument("models", nargs=-1, metavar="[MODEL.onnx...]")
+@click.option("--pretrained", "pretrained_names", type=click.Choice(pretrained.NAMES), multiple=True,
+              help="Also offer a generator shipped with onnxgan (mnist: a conditional MLP); repeatable.")
 @click.option("-o", "--output", required=True, metavar="SITE/", help="A new or empty folder to write the page into.")
-def main(models: tuple[str, ...], output: str) -> None:
+def main(models: tuple[str, ...], pretrained_names: tuple[str, ...], output: str) -> None:
     """Write a web page that samples MLP generators in the browser with onnxgan's C++ kernel
     (WebAssembly): an 8x8 grid from a seed, classes, truncation and a latent walk.
 
     \b
     Examples:
       gan-web model.onnx -o site/
+      gan-web --pretrained mnist -o site/
       python3 -m http.server -d site        # then open http://localhost:8000
     """
-    click.echo(write_site([Path(model) for model in models], Path(output)))
+    if not models and not pretrained_names:
+        raise UserError("give the models to offer: gan-web MODEL.onnx... and/or --pretrained NAME")
+    paths = [Path(model) for model in models] + [pretrained.path(name) for name in pretrained_names]
+    click.echo(write_site(paths, Path(output)))
 
 
 def write_site(models: list[Path], folder: Path) -> str:
