@@ -118,9 +118,18 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     (["--cuda-graph", "--device", "cpu"], "--cuda-graph needs --device cuda"),
     (["--sync-bn", "--device", "cpu"], "--sync-bn needs several CUDA processes"),
     (["--amp", "fp8"], "--amp must be none or bf16"),
-    (["--loss", "l2"], "--loss must be one of ns, hinge, wgan-gp"),
+    (["--loss", "l2"], "--loss must be one of ns, hinge, wgan-gp, rpgan"),
     (["--model", "dcgan", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "multiples of 4"),
     (["--cond", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "--cond needs labelled data"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--preset", "keras-mlp", "--resume", "/nonexistent/run"], "--preset starts a new run"),
+    (["--gamma", "-1"], "--gamma"),
+    (["--augment", "rotate"], "unknown: rotate"),
+    (["--augment", "cutout", "--data", str(Path(__file__).parent / "data" / "tiny_side.npy")], "--augment needs"),
+    (["--d-mbstd", "5"], "multiple of the minibatch-stddev group"),
+    (["--d-lr", "-1"], "--d-lr"),
+    (["--reg-every", "0"], "--reg-every must be >= 1"),
+    (["--init", "he"], "unknown init 'he'"),
 ])
 def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, words):
     result = CliRunner().invoke(gan_train, [*args, "--out", str(tmp_path / "run")])

@@ -17,6 +17,7 @@ from click.core import ParameterSource
 from onnxgan.cli import CONTEXT_SETTINGS, Command, int_list
 from onnxgan.errors import UserError
 
+from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, MODEL_NAMES,
                      ModelConfig, TrainConfig)
@@ -161,6 +162,9 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
                                            class_names=classes).resolved()
         model_config.validate()
+        if train_config.augment and min(model_config.image_shape[1:]) < AUGMENT_MIN_SIDE:
+            raise UserError(f"--augment needs images of at least {AUGMENT_MIN_SIDE}x{AUGMENT_MIN_SIDE} pixels to move "
+                            f"and cut; these are {model_config.image_shape[1]}x{model_config.image_shape[2]}")
         run_dir = _new_run_dir(train_config, model_config, dry_run)
         train_config = dataclasses.replace(train_config, out=str(run_dir))
     else:

@@ -148,26 +148,34 @@ class MLPDiscriminator(nn.Module):
         return self.head(self.features(images), labels)
 
 
-class ConvGenerator(nn.Module):
-    """DCGAN G: z [, labels] -> Linear -> (c0, H/4, W/4) -> (c1, H/2, W/2) -> (C, H, W) in [-1, 1]."""
+class ProjectedConvGenerator(nn.Module):
+    """What the conv Gs share: z [, labels] -> ``project`` -> (c0, H/4, W/4) -> ``net`` -> (N, C, H, W) in
+    [-1, 1]. A subclass builds ``project`` (to c0 * H/4 * W/4 features) and ``net``."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, start_channels: int):
         super().__init__()
-        channels, height, width = config.image_shape
-        wide, narrow = config.g_hidden
-        self.start_shape = (wide, height // 4, width // 4)
+        _, height, width = config.image_shape
+        self.start_shape = (start_channels, height // 4, width // 4)
+        self.start_size = start_channels * (height // 4) * (width // 4)
         self.input = LatentInput(config)
-        self.project = nn.Sequential(
-            nn.Linear(self.input.width, wide * (height // 4) * (width // 4), bias=False),
-            batch_norm(config, wide * (height // 4) * (width // 4)), nn.ReLU())
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False),  # x2 in each side
-            batch_norm(config, narrow, dims=2), nn.ReLU(),
-            nn.ConvTranspose2d(narrow, channels, 4, stride=2, padding=1), nn.Tanh())
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.project(self.input(z, labels)).view(-1, *self.start_shape)  # (N, c0, H/4, W/4)
         return self.net(h)  # (N, C, H, W)
+
+
+class ConvGenerator(ProjectedConvGenerator):
+    """DCGAN G: z [, labels] -> Linear -> (c0, H/4, W/4) -> (c1, H/2, W/2) -> (C, H, W) in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        wide, narrow = config.g_hidden
+        super().__init__(config, wide)
+        self.project = nn.Sequential(nn.Linear(self.input.width, self.start_size, bias=False),
+                                     batch_norm(config, self.start_size), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False),  # x2 in each side
+            batch_norm(config, narrow, dims=2), nn.ReLU(),
+            nn.ConvTranspose2d(narrow, config.image_shape[0], 4, stride=2, padding=1), nn.Tanh())
 
 
 class ConvDiscriminator(nn.Module):
@@ -191,23 +199,18 @@ class ConvDiscriminator(nn.Module):
         return self.head(self.features(images), labels)
 
 
-class UpsampleConvGenerator(nn.Module):
+class UpsampleConvGenerator(ProjectedConvGenerator):
     """Keras DCGAN G: z [, labels] -> Dense -> (c0, H/4, W/4) -> nearest x2 -> 5x5 conv c1, ReLU ->
     nearest x2 -> 5x5 conv C, tanh -> (N, C, H, W) in [-1, 1] (no BatchNorm, no activation after Dense)."""
 
     def __init__(self, config: ModelConfig):
-        super().__init__()
-        channels, height, width = config.image_shape
         wide, narrow = config.g_hidden
-        self.start_shape = (wide, height // 4, width // 4)
-        self.input = LatentInput(config)
-        self.project = nn.Linear(self.input.width, wide * (height // 4) * (width // 4))
+        super().__init__(config, wide)
+        self.project = nn.Linear(self.input.width, self.start_size)
         self.net = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(wide, narrow, 5, padding=2), nn.ReLU(),
-            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(narrow, channels, 5, padding=2), nn.Tanh())
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.project(self.input(z, labels)).view(-1, *self.start_shape))  # (N, C, H, W)
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(narrow, config.image_shape[0], 5, padding=2),
+            nn.Tanh())
 
 
 class UpsampleConvDiscriminator(nn.Module):
@@ -229,26 +232,19 @@ class UpsampleConvDiscriminator(nn.Module):
         return self.head(self.features(images), labels)
 
 
-class FullyConnectedConvGenerator(nn.Module):
+class FullyConnectedConvGenerator(ProjectedConvGenerator):
     """PaddlePaddle DCGAN G: z [, labels] -> fc f, BatchNorm, ReLU -> fc c0 x H/4 x W/4, BatchNorm, ReLU ->
     5x5/2 transposed conv c1, ReLU -> 5x5/2 transposed conv C, tanh -> (N, C, H, W) in [-1, 1]."""
 
     def __init__(self, config: ModelConfig):
-        super().__init__()
-        channels, height, width = config.image_shape
         fc, wide, narrow = config.g_hidden
-        self.start_shape = (wide, height // 4, width // 4)
-        self.input = LatentInput(config)
-        cells = wide * (height // 4) * (width // 4)
+        super().__init__(config, wide)
         self.project = nn.Sequential(
             nn.Linear(self.input.width, fc), batch_norm(config, fc), nn.ReLU(),
-            nn.Linear(fc, cells), batch_norm(config, cells), nn.ReLU())
+            nn.Linear(fc, self.start_size), batch_norm(config, self.start_size), nn.ReLU())
         self.net = nn.Sequential(  # 5x5, stride 2, padding 2, output padding 1: each side doubles
             nn.ConvTranspose2d(wide, narrow, 5, stride=2, padding=2, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(narrow, channels, 5, stride=2, padding=2, output_padding=1), nn.Tanh())
-
-    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.project(self.input(z, labels)).view(-1, *self.start_shape))  # (N, C, H, W)
+            nn.ConvTranspose2d(narrow, config.image_shape[0], 5, stride=2, padding=2, output_padding=1), nn.Tanh())
 
 
 class PoolingDiscriminator(nn.Module):
