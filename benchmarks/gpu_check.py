@@ -183,13 +183,13 @@ def sampling(out: Path, rows: Rows) -> None:
 STEP_LIST = (
     Step("install", 60, "pip install --no-deps --no-build-isolation -e .", install),
     Step("cuda-tests", 120, f"pytest -m cuda {CUDA_TESTS}", cuda_tests),
-    Step("train-60s", 105, f"gan-train --device cuda (default recipe) for {TRAIN_SECONDS} s, gan-export, "
+    Step("train-60s", 115, f"gan-train --device cuda (default recipe) for {TRAIN_SECONDS} s, gan-export, "
                            f"gan-eval -n {EVAL_SAMPLES}", train_and_score),
     Step("steps-cuda-graph", 35, f"gan-train's step, eager vs --cuda-graph, batch {' and '.join(map(str, STEP_BATCHES))}"
                                  " (benchmarks/gpu.py)", step_timings("cuda-graph")),
-    Step("steps-compile", 90, f"gan-train's step, eager vs --compile, batch {' and '.join(map(str, STEP_BATCHES))}"
+    Step("steps-compile", 85, f"gan-train's step, eager vs --compile, batch {' and '.join(map(str, STEP_BATCHES))}"
                                " (benchmarks/gpu.py)", step_timings("compile")),
-    Step("sampling", 35, "sampling: torch on CUDA vs native vs onnxruntime CPU (and CUDA), batch "
+    Step("sampling", 30, "sampling: torch on CUDA vs native vs onnxruntime CPU (and CUDA), batch "
                          f"{', '.join(map(str, SAMPLE_BATCHES))} (benchmarks/gpu.py)", sampling),
 )
 STEPS_BY_NAME = {step.name: step for step in STEP_LIST}
