@@ -41,7 +41,7 @@ def open_backend(name: str, data: bytes, device: str, threads: int | None, sourc
         except ValueError as e:
             raise UserError(f"{source}: the native backend cannot use it ({e}); use --backend onnxruntime") from None
     if device == "cuda" or (device == "auto" and cuda_device_present()):
-        return (OnnxRuntimeBackend(data, device, threads, source),
+        return (OnnxRuntimeBackend(data, device, threads, source, "sampling on a CUDA GPU (--device cuda)"),
                 "auto: the model runs on a CUDA GPU, and the native kernel runs on the CPU only")
     try:
         model = _native.Model.from_bytes(data, threads or 0)

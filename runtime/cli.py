@@ -62,8 +62,8 @@ FRAME_MS = 120  # GIF frame duration
               help="Shards of a --shard-size job: npz (images, labels) or png (a folder of PNGs each).")
 @click.pass_context
 def main(ctx: click.Context, model: str | None, pretrained_name: str | None, output: str, count: int, seed: int,
-         label: str | None, interpolate: tuple[int, int] | None, steps: int, backend: str, device: str, threads: int | None, shard_size: int | None, workers: int,
-         shard_format: str, truncation: float | None) -> None:
+         label: str | None, interpolate: tuple[int, int] | None, steps: int, backend: str, device: str,
+         threads: int | None, shard_size: int | None, workers: int, shard_format: str, truncation: float | None) -> None:
     """Draw images from a generator exported by gan-export.
 
     \b
