@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from onnxgan.errors import UserError
+from onnxgan.errors import UserError, first_line
 
 from . import losses
 from .augment import augment
@@ -197,8 +197,7 @@ class GANTrainer:
             try:
                 target.load_state_dict(state[key])
             except (RuntimeError, ValueError, KeyError) as e:
-                first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                raise UserError(f"the checkpoint's {key} does not fit its model config ({first_line})") from None
+                raise UserError(f"the checkpoint's {key} does not fit its model config ({first_line(e)})") from None
 
 
 class CapturedStep:
