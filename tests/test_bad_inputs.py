@@ -1,14 +1,22 @@
 """The bad-input matrix: gan-train, gan-export, gan-sample and gan-eval as real processes on hostile inputs.
 
-Every row: the documented exit code, exactly one line on stderr naming the problem, no traceback, and no
-new file where the command was asked to write (each row runs in its own empty folder). The rows run a
-few at a time in a thread pool (each is a process), then each row's test checks its own result.
+Every row: the documented exit code, exactly one line on stderr naming the problem, no traceback, no
+hang, and nothing new or changed where the command was asked to write (each row runs in its own folder,
+which holds a few files of its own: a_file, a_folder/, a_full_folder/keep.txt, my_run/ (a resumable run)
+and mine.onnx). The rows run a few at a time in a thread pool (each is a process), then each row's test
+checks its own result. Rows that need no process of their own live in tests/attacks/.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
+import shutil
+import struct
 import subprocess
+import zipfile
+import zlib
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +32,7 @@ BIN = Path(sys.executable).parent
 TRAIN = ["--g-hidden", "16,32", "--d-hidden", "32,16", "--batch-size", "16", "--latent-dim", "8", "--eval-every",
          "0", "--steps", "2", "--device", "cpu"]
 ABSURD = str(10**12)
+TIMEOUT_S = 300  # a row still running then has hung (a named pipe read forever, say): it fails
 
 # (id, command, arguments ({name} = a file of the inputs fixture), exit code, words in the one stderr line)
 ROWS = [
@@ -96,6 +105,32 @@ ROWS = [
     ("eval-absurd-n", "gan-eval", ["{model.onnx}", "-n", ABSURD, "-o", "m.json"], 2, "ask for fewer"),
     ("eval-out-is-a-folder", "gan-eval", ["{model.onnx}", "-n", "10", "-o", "a_folder"], 2, "is a folder"),
     ("eval-out-unwritable", "gan-eval", ["{model.onnx}", "-n", "10", "-o", "a_file/m.json"], 2, "cannot write"),
+
+    # issue 13: a run folder belongs to one run
+    ("train-into-a-full-folder", "gan-train", ["--data", "{data.npy}", *TRAIN, "--out", "a_full_folder"], 2,
+     "holds files"),
+    ("train-resume-into-another-folder", "gan-train", ["--resume", "my_run", "--steps", "5", "--out", "a_full_folder"],
+     2, "holds files"),
+    # outputs never overwrite inputs
+    ("export-onto-its-checkpoint", "gan-export", ["my_run", "-o", "my_run/checkpoints/last.pt"], 2, "is the input"),
+    ("eval-onto-its-model", "gan-eval", ["mine.onnx", "-n", "10", "-o", "./mine.onnx"], 2, "is the input"),
+    # every declared size bounded
+    ("train-npz-declares-730-GiB", "gan-train", ["--data", "{bomb.npz}", *TRAIN, "--out", "run"], 2,
+     "declares 730.0 GiB"),
+    ("train-png-declares-30000x30000", "gan-train", ["--data", "{bomb_pngs}", *TRAIN, "--out", "run"], 2, "x.png"),
+    ("train-label-2-to-the-40", "gan-train", ["--data", "{huge_label.npz}", "--cond", *TRAIN, "--out", "run"], 2,
+     "more than 4096"),
+    # odd files
+    ("train-data-a-named-pipe", "gan-train", ["--data", "{pipe.npy}", *TRAIN, "--out", "run"], 2, "not a regular file"),
+    ("export-a-named-pipe", "gan-export", ["{pipe.pt}", "-o", "m.onnx"], 2, "not a regular file"),
+    ("train-resume-a-named-pipe", "gan-train", ["--resume", "{pipe.pt}", "--steps", "5", "--out", "run"], 2,
+     "not a regular file"),
+    ("sample-a-named-pipe", "gan-sample", ["{pipe.onnx}", "-o", "s.png"], 2, "not a regular file"),
+    ("eval-a-named-pipe", "gan-eval", ["{pipe.onnx}", "-o", "m.json"], 2, "not a regular file"),
+    # garbage is never a success: NaN weights (exit 1, a failed self-check)
+    ("sample-nan-native", "gan-sample", ["{nan.onnx}", "--backend", "native", "-o", "s.png"], 1, "NaN/Inf"),
+    ("sample-nan-onnxruntime", "gan-sample", ["{nan.onnx}", "--backend", "onnxruntime", "-o", "pngs/"], 1, "NaN/Inf"),
+    ("eval-nan", "gan-eval", ["{nan.onnx}", "-n", "10", "-o", "m.json"], 1, "NaN/Inf"),
 ]
 
 
@@ -107,6 +142,11 @@ def build_inputs(folder: Path) -> None:
     np.save(folder / "data.npy", rng.integers(0, 256, (64, 8, 8), dtype=np.uint8))  # (N, H, W)
     np.savez(folder / "bad_labels.npz", images=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8),
              labels=np.arange(64) % 3 - 1)  # -1 is not a class
+    np.savez(folder / "huge_label.npz", images=rng.integers(0, 256, (64, 8, 8), dtype=np.uint8),
+             labels=np.full(64, 2**40))  # one class of 2**40: a trillion class names, once
+    _write_bombs(folder)
+    for name in ("pipe.npy", "pipe.pt", "pipe.onnx"):
+        os.mkfifo(folder / name)  # reading one blocks until a writer comes: forever
     mlp = write_checkpoint(folder / "mlp.pt", tiny_config("mlp"))
     bn = write_checkpoint(folder / "bn.pt", tiny_config("mlp-bn"))
     cond = write_checkpoint(folder / "cond.pt", tiny_config("mlp", num_classes=3, class_names=("a", "b", "c")))
@@ -114,6 +154,7 @@ def build_inputs(folder: Path) -> None:
     (folder / "conditional.onnx").write_bytes(export_checkpoint(cond).data)
     # another model's weights under this model's config: mlp-bn's record, mlp's state dicts
     (folder / "other_model.pt").write_bytes(_swap_config(mlp, bn, folder / "data.npy"))
+    (folder / "resumable.pt").write_bytes(_swap_config(mlp, mlp, folder / "data.npy"))
     for kind, good in (("npy", folder / "data.npy"), ("pt", mlp), ("onnx", folder / "model.onnx")):
         data = good.read_bytes()
         (folder / f"empty.{kind}").write_bytes(b"")
@@ -137,11 +178,35 @@ def build_inputs(folder: Path) -> None:
     # the first weight's dims say 16 x 8 floats, its raw_data holds one
     lying = _with_first_initializer(model, lambda t: setattr(t, "raw_data", t.raw_data[:4]))
     (folder / "lying_size.onnx").write_bytes(lying.SerializeToString())
+    # a model exported from a diverged run: the first weight all NaN
+    nan = _with_first_initializer(model, lambda t: setattr(t, "raw_data", np.full(len(t.raw_data) // 4, np.nan,
+                                                                                  np.float32).tobytes()))
+    (folder / "nan.onnx").write_bytes(nan.SerializeToString())
+
+
+def _write_bombs(folder: Path) -> None:
+    """bomb.npz: 1 KB declaring a 730 GiB array; bomb_pngs/x.png: a 1x1 PNG whose header says 30000x30000."""
+    import numpy.lib.format as npy
+    from PIL import Image
+
+    header = _bytes_of(lambda f: npy.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                                "shape": (730 * 2**30,)}))
+    with zipfile.ZipFile(folder / "bomb.npz", "w") as archive:
+        archive.writestr("images.npy", header + bytes(1000))
+    png = bytearray(_bytes_of(lambda f: Image.new("L", (1, 1)).save(f, format="PNG")))
+    png[16:24] = struct.pack(">II", 30000, 30000)  # IHDR's width and height, then its CRC
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    (folder / "bomb_pngs").mkdir()
+    (folder / "bomb_pngs" / "x.png").write_bytes(bytes(png))
+
+
+def _bytes_of(write) -> bytes:
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
 
 
 def _swap_config(weights: Path, config: Path, data: Path) -> bytes:
-    import io
-
     import torch
 
     state = torch.load(weights, weights_only=True)
@@ -159,12 +224,14 @@ def _with_first_initializer(model: onnx.ModelProto, change) -> onnx.ModelProto:
     return copy
 
 
-def snapshot(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every path under ``folder`` -> the sha256 of its bytes ("" for a folder): a changed byte shows."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+            for p in folder.rglob("*")}
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, set[str], set[str]]]:
+def results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict, dict]]:
     """Run every row (4 processes at a time): id -> (result, files before, files after) of its folder."""
     inputs = tmp_path_factory.mktemp("inputs")
     build_inputs(inputs)
@@ -177,10 +244,16 @@ def results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, se
         (cwd / "a_folder").mkdir()
         (cwd / "a_full_folder").mkdir()
         (cwd / "a_full_folder" / "keep.txt").write_text("keep")
+        (cwd / "my_run" / "checkpoints").mkdir(parents=True)
+        shutil.copy(files["resumable.pt"], cwd / "my_run" / "checkpoints" / "last.pt")
+        shutil.copy(files["model.onnx"], cwd / "mine.onnx")
         before = snapshot(cwd)
         argv = [str(BIN / command), *(re.sub(r"\{([^}]+)\}", lambda m: files[m[1]], arg) for arg in args)]
-        result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        try:
+            result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                                    env={**os.environ, "OMP_NUM_THREADS": "1"})
+        except subprocess.TimeoutExpired:  # a hang is this row's failure, not the whole matrix's
+            result = subprocess.CompletedProcess(argv, None, "", f"hung for {TIMEOUT_S} s")
         return name, (result, before, snapshot(cwd))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -195,4 +268,4 @@ def test_bad_input_is_one_line_a_documented_code_and_no_output(results, name, co
     assert result.returncode == code, result.stderr
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{result.stderr}"
     assert lines[0].startswith(f"{command}: error: ") and words in lines[0], lines[0]
-    assert after == before, f"files left behind: {sorted(after - before)}"
+    assert after == before, f"files left behind or changed: {sorted(set(after.items()) ^ set(before.items()))}"

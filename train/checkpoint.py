@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from onnxgan import __version__
-from onnxgan.errors import UserError
+from onnxgan.errors import UserError, first_line
 from onnxgan.files import atomic_write
 
 from .config import ModelConfig, TrainConfig
@@ -68,8 +68,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except pickle.UnpicklingError:  # torch's text here advises weights_only=False: never for an unknown file
         raise UserError(f"{path}: not a readable onnxgan checkpoint (not a PyTorch file of plain tensors)") from None
     except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not a readable onnxgan checkpoint ({first_line})") from None
+        raise UserError(f"{path}: not a readable onnxgan checkpoint ({first_line(e)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not an onnxgan checkpoint (no '{FORMAT}' marker)")
     if state.get("format_version") != FORMAT_VERSION:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onnxgan.errors import UserError
+from onnxgan.errors import UserError, first_line
 
 MNIST_DIR = Path(__file__).parent / "mnist"
 MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -224,7 +224,7 @@ def _load_array_file(path: Path) -> ImageData:
                 labels = archive[label_key] if label_key else None
                 names = archive["class_names"] if "class_names" in keys else None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, KeyError) as e:
-        raise DataError(path, f"not a readable numpy file ({_first_line(e)})") from None
+        raise DataError(path, f"not a readable numpy file ({first_line(e)})") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -262,7 +262,7 @@ def _check_array_headers(path: Path) -> None:
             read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
             shape, _, dtype = read_header(f)
         except (ValueError, EOFError, OSError, SyntaxError, TypeError) as e:
-            raise DataError(what, f"not a readable numpy file ({_first_line(e)})") from None
+            raise DataError(what, f"not a readable numpy file ({first_line(e)})") from None
         return int(np.prod(shape, dtype=object)) * dtype.itemsize, f.tell()
 
     try:
@@ -282,13 +282,7 @@ def _check_array_headers(path: Path) -> None:
                 total += size
         _check_declared(path, total)
     except (OSError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as e:
-        raise DataError(path, f"not a readable numpy file ({_first_line(e)})") from None
-
-
-def _first_line(error: BaseException) -> str:
-    """An exception's first line (decoders' messages can span lines or be empty)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+        raise DataError(path, f"not a readable numpy file ({first_line(e)})") from None
 
 
 def _to_uint8(path: Path, images: np.ndarray) -> np.ndarray:
@@ -374,7 +368,7 @@ def _read_image(path: Path):
     # A decoder fed hostile bytes raises almost anything (OSError, ValueError, SyntaxError, struct.error,
     # DecompressionBombError, ...); every one of them means "not a readable image", said in one line.
     except Exception as e:
-        raise DataError(path, f"not a readable image ({type(e).__name__}: {_first_line(e)})") from None
+        raise DataError(path, f"not a readable image ({type(e).__name__}: {first_line(e)})") from None
 
 
 def _grey16_to_uint8(path: Path, pixels: np.ndarray) -> np.ndarray:

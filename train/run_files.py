@@ -87,7 +87,7 @@ def _holds_files(folder: Path) -> bool:
     """True when ``folder`` has an entry other than our lock (a missing folder holds none)."""
     try:
         return any(entry.name != LOCK for entry in folder.iterdir())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # missing, or under a file: creating it will say so
         return False
     except OSError as e:
         raise UserError(f"cannot read {folder}: {e.strerror or e}") from None
