@@ -47,7 +47,7 @@ def write_checkpoint(path: Path, config, seed: int = 0, step: int = 3, ema: bool
             module.bias.data.normal_(0.0, 0.1)
     optimizers = [torch.optim.Adam(model.parameters()) for model in (G, D)]
     state = {
-        "model_config": config.to_dict(), "train_config": TrainConfig(seed=seed).to_dict(),
+        "model_config": config.to_dict(), "train_config": TrainConfig(seed=seed, batch_size=16).to_dict(),  # fits the tests' small data
         "G": G.state_dict(), "D": D.state_dict(),
         "opt_G": optimizers[0].state_dict(), "opt_D": optimizers[1].state_dict(),
         "step": step, "epoch": 0, "batch_in_epoch": step, "rng": World().gather(rng_state()),  # as gan-train

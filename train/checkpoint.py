@@ -19,7 +19,6 @@ import os
 import pickle
 import time
 import typing
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +66,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # torch's text here advises weights_only=False: never for an unknown file
         raise UserError(f"{path}: not a readable onnxgan checkpoint (not a PyTorch file of plain tensors)") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        raise UserError(f"{path}: not a readable onnxgan checkpoint ({first_line(e)})") from None
+    except Exception as e:  # noqa: BLE001 - torch's unpickler meets arbitrary bytes with any exception
+        # (IndexError, KeyError, struct.error, ...): every one means the file is not a checkpoint.
+        raise UserError(f"{path}: not a readable onnxgan checkpoint ({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not an onnxgan checkpoint (no '{FORMAT}' marker)")
     if state.get("format_version") != FORMAT_VERSION:
