@@ -82,3 +82,10 @@ def test_report_opens_in_headless_chromium_with_its_images_and_no_console_error(
     assert len(state["images"]) == MAX_GRIDS + 1
     assert all(complete and width > 0 for _, complete, width in state["images"]), state["images"]
     assert browser.errors() == []
+
+
+def test_read_metrics_skips_what_is_not_a_row(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b'{"step": 1}\n[1, 2]\n7\n{"step": 2, "name": "\xff"}\n{"step": 3\n')
+    rows = read_metrics(path)
+    assert [row["step"] for row in rows] == [1, 2]  # the list, the number and the cut line are gone

@@ -120,6 +120,9 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
     if resume_state is not None:
         trainer.load_state(resume_state)
         position = _resume_position(resume_state, train_config, world)
+        if position.batch_in_epoch >= batches_per_epoch:  # the data shrank since the checkpoint
+            raise UserError(f"the checkpoint stopped at batch {position.batch_in_epoch} of an epoch, but this data "
+                            f"has only {batches_per_epoch} batches per epoch; resume with the data it was trained on")
         best_fid = resume_state.get("best_fid", math.inf)
     files.remove_stale_temp_files()  # a killed run's half-written checkpoints
     files.trim_metrics(position.step)  # rows after the checkpoint (all of them on a fresh start) go

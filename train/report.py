@@ -131,15 +131,18 @@ EVALUATION_COLUMNS = ("step", "n", "fid", "fid_floor", "kid", "precision", "reca
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of metrics.jsonl; a half-written last line (a run killed mid-write) is skipped."""
+    """The rows of metrics.jsonl; a half-written last line (a run killed mid-write), a line that is not an
+    object and undecodable bytes are skipped rather than failing the report."""
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(row, dict):  # a line that is valid JSON but not a row (a list, a number) is skipped too
+            rows.append(row)
     return rows
 
 
