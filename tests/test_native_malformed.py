@@ -29,8 +29,13 @@ def refused(model: onnx.ModelProto, message: str) -> None:
 
 
 def run_once(model) -> None:
+    """Generate 3 images: they have the model's shape, or a changed weight became NaN/Inf and the
+    kernel refuses to generate (FloatingPointError: garbage is never returned as images)."""
     labels = np.zeros(3, dtype=np.int64) if model.num_classes else None
-    images = model.generate(latent(3, model.latent_dim, 0), labels)
+    try:
+        images = model.generate(latent(3, model.latent_dim, 0), labels)
+    except FloatingPointError:
+        return
     assert images.shape == (3, *model.image_shape)
 
 

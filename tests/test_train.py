@@ -163,8 +163,8 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(gan_train, ["--model", "mlp-bn", "--dry-run", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     resolved = json.loads(result.output)
-    assert resolved["model"]["d_hidden"] == [784, 392] and resolved["model"]["image_shape"] == [1, 28, 28]
-    assert resolved["train"]["batch_size"] == 64 and not (tmp_path / "r").exists()
+    assert resolved["model"]["d_hidden"] == [512, 256] and resolved["model"]["image_shape"] == [1, 28, 28]
+    assert resolved["train"]["batch_size"] == 128 and not (tmp_path / "r").exists()
 
 
 def gan_train_process(*args: str, cwd: Path) -> subprocess.Popen:
@@ -195,7 +195,7 @@ def test_module_entry_point_runs_like_the_command(tmp_path):
     result = subprocess.run([sys.executable, "-m", "onnxgan.train", "--model", "nope"], cwd=tmp_path,
                             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "error"})
     assert result.returncode == 2 and result.stderr.strip() == (
-        "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn, dcgan")
+        "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn, dcgan, dcgan-upsample, dcgan-fc")
 
 
 def test_compile_and_bf16_autocast_train_on_cpu(tmp_path):

@@ -5,7 +5,6 @@ line and exit 2, or is handled.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -101,11 +100,10 @@ def test_metrics_lines_that_are_not_rows_are_dropped_on_resume(tmp_path):
     assert (tmp_path / "run" / "report.html").is_file()
 
 
-def test_metrics_that_are_not_utf8_are_one_line(tmp_path):
+def test_metrics_lines_that_are_not_utf8_are_dropped_on_resume(tmp_path):
     data = labelled_data(tmp_path / "data.npz", 2)
     assert invoke(gan_train, ["--data", data, *TRAIN, "--out", tmp_path / "run"]).exit_code == 0
-    shutil.copy(tmp_path / "run" / "checkpoints" / "last.pt", tmp_path / "keep.pt")
     (tmp_path / "run" / "metrics.jsonl").write_bytes(b'{"step": 1}\n\xff\xfe\n')
-    assert_refused(invoke(gan_train, ["--resume", tmp_path / "run", "--steps", "4"]), "gan-train", 2,
-                   "metrics.jsonl: not a readable metrics file")
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == (tmp_path / "keep.pt").read_bytes()
+    assert invoke(gan_train, ["--resume", tmp_path / "run", "--steps", "4"]).exit_code == 0
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()  # valid UTF-8 again
+    assert rows[0] == '{"step": 1}' and all(line.startswith("{") for line in rows)
