@@ -28,7 +28,7 @@ SCHEDULE = {"steps", "epochs"}  # one or the other says how long to train
 PRESETS = {p.name: p for p in (
     Preset("default", "onnxgan's default (the same as no preset): conditional mlp-bn (G 100-256-512-1024-784 "
            "with BatchNorm, folded away on export), D 784-512-256-1, Adam(5e-4, 0.5) batch 128, BCE, EMA 0.998, "
-           "8000 steps: about 3 minutes on 2 CPU cores"),
+           "10000 steps: about 3 minutes on 2 CPU cores"),
     Preset("quality-10min", "the default recipe trained for about 10 minutes on 2 CPU cores (30000 steps)",
            {"steps": 30000}),
     Preset("mlp-10min", "the unconditional G 100-256-512-1024-784 (BatchNorm while training, a plain MLP once "
