@@ -40,7 +40,7 @@ from train_speed import LATENT, BaselineDiscriminator, BaselineGenerator, baseli
 
 from onnxgan.images import to_uint8
 from onnxgan.quality import Evaluator
-from onnxgan.runtime import Sampler
+from onnxgan.runtime import Sampler, _native, pretrained
 from onnxgan.train.data import load_mnist
 from onnxgan.train.presets import PRESETS
 
@@ -56,9 +56,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else platform.machine()
-    return f"{os.cpu_count()} cores, {isa}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    """Cores, the instruction set (as the native kernel's own CPU probe picks it) and torch."""
+    isa = _native.Model.from_bytes(pretrained.path("mnist").read_bytes(), threads=1).kernel
+    return f"{os.cpu_count()} cores, {platform.machine()} {isa}, torch {torch.__version__}"
 
 
 class Training:
