@@ -239,3 +239,15 @@ def test_every_option_default_equals_its_config_field():
             continue
         assert params[option].default == getattr(ModelConfig(), field), option
     assert params["g_hidden"].default == "" and ModelConfig().g_hidden == ()
+
+
+def test_resume_refuses_data_that_shrank_below_the_checkpoints_place(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data.npy"
+    np.save(data, rng.integers(0, 256, (64, 28, 28), dtype=np.uint8))  # 4 batches of 16 an epoch
+    assert run_train("--data", str(data), "--steps", "3", "--out", str(tmp_path / "run")).exit_code == 0
+    np.save(data, rng.integers(0, 256, (32, 28, 28), dtype=np.uint8))  # now 2: the checkpoint stopped at batch 3
+    before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+    result = CliRunner().invoke(gan_train, ["--resume", str(tmp_path / "run"), "--steps", "6"])
+    assert result.exit_code == 2 and "has only 2 batches per epoch" in result.output, result.output
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
