@@ -1,12 +1,18 @@
 """Steps/s of onnxgan's trainer against a faithful PyTorch-GAN ``gan.py``-style baseline, in one process.
 
-Both rates are steady state (the first 50 steps excluded). Both train the seed MLP shapes (G 100-256-512-1024-784, D 784-1024-512-256-1) on MNIST with batch 64
-and Adam(2e-4, (0.5, 0.999)). The baseline is written the way implementations/gan/gan.py is: a
-DataLoader over a TensorDataset with shuffle, Sigmoid + BCELoss, the G step before the D step, fresh
-label tensors every step and ``.item()`` on both losses every step. Rounds are interleaved (the machine
-is shared and noisy); the median of each side and their ratio are printed.
+Both rates are steady state (the first 50 steps excluded). Both train the seed MLP shapes (G
+100-256-512-1024-784, D 784-1024-512-256-1) on MNIST with batch 64 and Adam(2e-4, (0.5, 0.999)). The
+baseline is written the way implementations/gan/gan.py is: a DataLoader over a TensorDataset with
+shuffle, Sigmoid + BCELoss, the G step before the D step, fresh label tensors every step and
+``.item()`` on both losses every step. onnxgan runs as gan-train does by default (``--amp auto``: bf16
+autocast on CPUs with native bf16); the table says which ran.
 
-    python benchmarks/train_speed.py [--steps 300] [--rounds 3] [--device cpu]
+Second table: ``dcgan`` (batch 64) as gan-train runs it now against its anchor, the same loop in fp32
+(``--amp none``), which is how it ran before ``--amp auto`` (its "current rate" in issue 15).
+Rounds are interleaved (the machine is shared and noisy); the median of each side and their ratio are
+printed.
+
+    python benchmarks/train_speed.py [--steps 300] [--dcgan-steps 100] [--rounds 3] [--device cpu]
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from onnxgan.train.config import ModelConfig, TrainConfig
 from onnxgan.train.data import load_mnist
 from onnxgan.train.loop import train
+from onnxgan.train.trainer import native_bf16_cpu
 
 LATENT, G_HIDDEN, D_HIDDEN, BATCH = 100, (256, 512, 1024), (1024, 512, 256), 64
 WARMUP = 50  # steps excluded from both rates (first allocations, thread pools, lazy imports)
@@ -103,21 +110,35 @@ def baseline_steps(dataset: TensorDataset, steps: int, device: torch.device) -> 
     return (steps - WARMUP) / (clock[-1] - clock[WARMUP - 1])
 
 
-def onnxgan_steps(data, steps: int, device: str, folder: Path) -> float:
+def onnxgan_steps(data, model_config: ModelConfig, steps: int, device: str, folder: Path,
+                  amp: str = "auto") -> tuple[float, str]:
     """Steady-state steps/s of onnxgan's loop (the code gan-train runs, EMA included), from the rates it
-    logs every WARMUP steps after the first WARMUP; the grid and report written at the end are not timed."""
-    model_config = ModelConfig(name="mlp", latent_dim=LATENT, g_hidden=G_HIDDEN, d_hidden=D_HIDDEN).resolved()
-    train_config = TrainConfig(steps=steps, batch_size=BATCH, device=device, log_every=WARMUP,
+    logs every WARMUP steps after the first WARMUP, and the --amp that ran; the grid and report written at
+    the end are not timed."""
+    train_config = TrainConfig(steps=steps, batch_size=BATCH, device=device, log_every=WARMUP, amp=amp,
                                sample_every=10**9, ckpt_every=10**9, eval_every=0)
     train(model_config, train_config, data, folder, progress=False)
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     first, last = rows[0], rows[-1]  # the first row ends the warm-up
-    return (last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"])
+    ran = json.loads((folder / "config.json").read_text())["amp"]
+    return (last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"]), ran
+
+
+def print_table(title: str, rows: dict[str, list[float]], goal: str) -> None:
+    """Median steps/s per row; the last row is the anchor of the ratio."""
+    medians = {name: statistics.median(rates) for name, rates in rows.items()}
+    print(f"\n{title}")
+    print(f"{'':26}{'steps/s':>10}{'s/1000 steps':>14}")
+    for name, rate in medians.items():
+        print(f"{name:26}{rate:10.1f}{1000 / rate:14.1f}")
+    (ours, o), (anchor, a) = medians.items()
+    print(f"ratio {ours} / {anchor}: {o / a:.2f} ({goal})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--dcgan-steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -125,21 +146,29 @@ def main() -> None:
     torch.manual_seed(0)
     data = load_mnist("train")
     dataset = TensorDataset(torch.from_numpy(data.images).float().div(127.5).sub(1.0))
-    ours, theirs = [], []
+    mlp = ModelConfig(name="mlp", latent_dim=LATENT, g_hidden=G_HIDDEN, d_hidden=D_HIDDEN).resolved()
+    dcgan = ModelConfig(name="dcgan").resolved()
+    mlp_rows: dict[str, list[float]] = {}
+    dcgan_rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for round_index in range(args.rounds + 1):  # round 0 warms both up and is not counted
-            a = onnxgan_steps(data, args.steps, args.device, Path(tmp) / f"run{round_index}")
-            b = baseline_steps(dataset, args.steps, device)
+        for round_index in range(args.rounds + 1):  # round 0 warms everything up and is not counted
+            folder = Path(tmp) / f"round{round_index}"
+            ours, amp = onnxgan_steps(data, mlp, args.steps, args.device, folder / "mlp")
+            theirs = baseline_steps(dataset, args.steps, device)
+            dc_now, dc_amp = onnxgan_steps(data, dcgan, args.dcgan_steps, args.device, folder / "dcgan")
+            dc_fp32, _ = onnxgan_steps(data, dcgan, args.dcgan_steps, args.device, folder / "dcgan-fp32", amp="none")
             if round_index:
-                ours.append(a)
-                theirs.append(b)
-                print(f"round {round_index}: onnxgan {a:7.1f} steps/s   baseline {b:7.1f} steps/s", flush=True)
-    o, t = statistics.median(ours), statistics.median(theirs)
-    print(f"\nmlp, batch {BATCH}, {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'':10}{'steps/s':>10}{'s/1000 steps':>14}")
-    print(f"{'onnxgan':10}{o:10.1f}{1000 / o:14.1f}")
-    print(f"{'baseline':10}{t:10.1f}{1000 / t:14.1f}")
-    print(f"ratio onnxgan / baseline: {o / t:.2f} (goal >= 2)")
+                for rows, name, rate in ((mlp_rows, f"onnxgan (amp {amp})", ours),
+                                         (mlp_rows, "gan.py baseline", theirs),
+                                         (dcgan_rows, f"dcgan (amp {dc_amp})", dc_now),
+                                         (dcgan_rows, "dcgan fp32 (before)", dc_fp32)):
+                    rows.setdefault(name, []).append(rate)
+                print(f"round {round_index}: onnxgan {ours:7.1f}  baseline {theirs:7.1f}  dcgan {dc_now:6.1f}  "
+                      f"dcgan fp32 {dc_fp32:6.1f} steps/s", flush=True)
+    print(f"\nbatch {BATCH}, {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"native bf16: {native_bf16_cpu()}")
+    print_table("mlp (G 100-256-512-1024-784, D 784-1024-512-256-1)", mlp_rows, "goal >= 2")
+    print_table("dcgan", dcgan_rows, "goal >= 1.5")
 
 
 if __name__ == "__main__":

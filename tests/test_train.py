@@ -17,6 +17,7 @@ from PIL import Image
 
 from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.cli import main as gan_train
+from onnxgan.train import trainer as trainer_module
 
 # Small widths keep each run to a second or two on CPU; the loop is the same as for the full model.
 TINY = ["--g-hidden", "32,64", "--d-hidden", "64,32", "--batch-size", "16", "--latent-dim", "8", "--eval-every", "0"]
@@ -117,7 +118,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     (["--resume", "/nonexistent/run"], "no such run directory or checkpoint"),
     (["--cuda-graph", "--device", "cpu"], "--cuda-graph needs --device cuda"),
     (["--sync-bn", "--device", "cpu"], "--sync-bn needs several CUDA processes"),
-    (["--amp", "fp8"], "--amp must be none or bf16"),
+    (["--amp", "fp8"], "--amp must be one of auto, none, bf16"),
     (["--loss", "l2"], "--loss must be one of ns, hinge, wgan-gp, rpgan"),
     (["--model", "dcgan", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "multiples of 4"),
     (["--cond", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "--cond needs labelled data"),
@@ -205,6 +206,21 @@ def test_compile_and_bf16_autocast_train_on_cpu(tmp_path):
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] == 3 and not any(k.startswith("_orig_mod") for k in state["G"])
     assert all(torch.isfinite(t).all() for t in state["G"].values())
+
+
+def test_amp_auto_resolves_by_hardware_and_the_run_records_what_ran(tmp_path, monkeypatch):
+    """--amp auto is bf16 exactly on CPUs with native bf16, never on CUDA; explicit values pass through;
+    config.json records the resolved value."""
+    for native in (True, False):
+        monkeypatch.setattr(trainer_module, "native_bf16_cpu", lambda native=native: native)
+        assert trainer_module.resolve_amp("auto", torch.device("cpu")) == ("bf16" if native else "none")
+        assert trainer_module.resolve_amp("auto", torch.device("cuda")) == "none"
+        assert [trainer_module.resolve_amp(name, torch.device("cpu")) for name in ("none", "bf16")] == ["none", "bf16"]
+    monkeypatch.setattr(trainer_module, "native_bf16_cpu", lambda: True)
+    result = run_train("--steps", "2", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert "bf16 autocast" in result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] == "bf16"
 
 
 def test_quality_scores_best_checkpoint_curves_and_report(tmp_path):

@@ -19,8 +19,8 @@ from onnxgan.errors import UserError
 
 from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import (ACTIVATIONS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES, MODEL_NAMES,
-                     ModelConfig, TrainConfig)
+from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES,
+                     MODEL_NAMES, ModelConfig, TrainConfig)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
@@ -124,8 +124,8 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @_train_option("ema_decay", "G EMA decay (0 turns EMA off); grids, scores and export use the EMA G.")
 @_train_option("eval_every", "Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
 @_train_option("eval_samples", "Samples per quality score.")
-@_train_option("amp", "bf16 autocast for forward passes (fast on GPUs with bf16; works but is slow on most CPUs).",
-               metavar="none|bf16")
+@_train_option("amp", "bf16 autocast for forward passes; auto: bf16 on CPUs that multiply bf16 natively (AVX-512 "
+                      "BF16, AMX), fp32 elsewhere.", metavar="|".join(AMPS))
 @_train_option("compile", "torch.compile G and D (first steps pay the compile time).")
 @_train_option("cuda_graph", "Replay each D+G step as one captured CUDA graph (CUDA only).")
 @_train_option("sync_bn", "SyncBatchNorm across torchrun processes (CUDA only).")

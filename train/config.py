@@ -13,6 +13,7 @@ from onnxgan.errors import UserError
 
 MODEL_NAMES = ("mlp", "mlp-bn", "dcgan", "dcgan-upsample", "dcgan-fc")
 CONV_MODELS = ("dcgan", "dcgan-upsample", "dcgan-fc")
+AMPS = ("auto", "none", "bf16")  # --amp; trainer.resolve_amp says what auto picks
 ACTIVATIONS = ("leaky_relu", "relu")
 INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
 BN_POSITIONS = ("before-activation", "after-activation")
@@ -148,7 +149,7 @@ class TrainConfig:
     ema_decay: float = 0.998  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
     eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
     eval_samples: int = 2000
-    amp: str = "none"  # none | bf16 (autocast around forward passes)
+    amp: str = "auto"  # AMPS: bf16 autocast around forward passes; auto = bf16 where the CPU has it natively
     compile: bool = False  # torch.compile G and D
     cuda_graph: bool = False  # capture one D+G step in a CUDA graph (CUDA only)
     preset: str = ""  # the --preset the run started from ("" none): a record, the fields above hold its values
@@ -183,8 +184,8 @@ class TrainConfig:
                             f"unknown: {', '.join(sorted(unknown))}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
-        if self.amp not in ("none", "bf16"):
-            raise UserError(f"--amp must be none or bf16, got {self.amp!r}")
+        if self.amp not in AMPS:
+            raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:
             raise UserError("--eval-every must be >= 0 and --eval-samples in 100..100000")
 
