@@ -90,7 +90,7 @@ def sampling_runners(model_config: ModelConfig) -> tuple[dict[str, Runner], dict
     (I/O binding), onnxruntime on the CPU and the native kernel. Second: runner -> why it could not load."""
     torch.manual_seed(0)
     G = build_models(model_config)[0].eval()
-    data = export_generator(G, model_config, step=0).data  # exports from the CPU copy, checked there
+    data = export_generator(G, model_config, step=0, weights_dtype="float32").data  # from the CPU copy, checked there
     G = G.cuda()
 
     def torch_eager(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:

@@ -72,7 +72,7 @@ def default_model() -> bytes:
 
     torch.manual_seed(0)
     config = ModelConfig().resolved()  # mlp: 100-256-512-1024-784
-    return export_generator(build_models(config)[0], config, step=0).data
+    return export_generator(build_models(config)[0], config, step=0, weights_dtype="float32").data
 
 
 def ort_runner(data: bytes, threads: int, spinning: bool) -> Runner:
@@ -142,7 +142,7 @@ def main() -> None:
     print(header)
     for threads in [int(t) for t in args.threads.split(",")]:
         native = {"threads": threads, "kernel": kernel}
-        runners = {"native": _native.Model.from_bytes(data, **native).generate,
+        runners = {"native": _native.Model.from_bytes(data, precision="float32", **native).generate,
                    "native-fp16": _native.Model.from_bytes(data, precision="float16", **native).generate,
                    "ort-spin": ort_runner(data, threads, True), "ort-nospin": ort_runner(data, threads, False)}
         for batch in [int(b) for b in args.batches.split(",")]:

@@ -61,13 +61,13 @@ def build_runners() -> dict[str, Runner]:
     torch.manual_seed(0)
     config = ModelConfig().resolved()  # mlp: 100-256-512-1024-784
     generator = build_models(config)[0].eval()
-    data = export_generator(generator, config, step=0).data
+    data = export_generator(generator, config, step=0, weights_dtype="float32").data
     runners = {
         "ort-default": ort_runner(data),
         "ort-2t-spin": ort_runner(data, threads=2, spinning=True),
         "ort-2t-nospin": ort_runner(data, threads=2, spinning=False),
         "torch-eager": torch_runner(generator),
-        "native": _native.Model.from_bytes(data).generate,
+        "native": _native.Model.from_bytes(data, precision="float32").generate,
         "native-fp16": _native.Model.from_bytes(data, precision="float16").generate,
     }
     # GFLOP/s, % of the FMA peak, thread counts and calling-thread CPU time: benchmarks/native_sampler.py.

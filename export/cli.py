@@ -11,20 +11,22 @@ from onnxgan.errors import UserError
 from onnxgan.files import atomic_write, refuse_overwriting_inputs
 from onnxgan.train.checkpoint import newest_run, resolve_checkpoint
 
-from .onnx_export import export_checkpoint
+from .onnx_export import CRITERION_SAMPLES, TOLERANCE, WEIGHTS_DTYPES, Exported, export_checkpoint
 
 
 @click.command("gan-export", cls=Command, context_settings=CONTEXT_SETTINGS)
 @click.argument("source", required=False, metavar="[RUN_DIR|CHECKPOINT]")
 @click.option("-o", "--output", default=None, metavar="MODEL.onnx", help="Where to write the model.")
-@click.option("--fp16", is_flag=True, help="Store the weights in half precision (half the file; checked to 2e-3).")
-def main(source: str | None, output: str | None, fp16: bool) -> None:
+@click.option("--weights", "weights_dtype", type=click.Choice(WEIGHTS_DTYPES), default="auto", show_default=True,
+              help="How to store the weights: float16 (half the file; the native kernel keeps them half in memory) "
+                   "when its images meet the pixel criterion against float32's, or the dtype given.")
+def main(source: str | None, output: str | None, weights_dtype: str) -> None:
     """Export a trained generator to ONNX, after checking onnxruntime against PyTorch.
 
     \b
     Examples:
       gan-export runs/mlp-20250101-120000 -o model.onnx
-      gan-export runs/bn/checkpoints/step_0002000.pt -o bn.onnx --fp16
+      gan-export runs/bn/checkpoints/step_0002000.pt -o bn.onnx --weights float32
       gan-export model.onnx                # the newest run under ./runs
     """
     if output is None:
@@ -39,11 +41,19 @@ def main(source: str | None, output: str | None, fp16: bool) -> None:
         source = str(run)
     checkpoint = resolve_checkpoint(source)
     refuse_overwriting_inputs(output, checkpoint)
-    exported = export_checkpoint(checkpoint, fp16=fp16)
+    exported = export_checkpoint(checkpoint, weights_dtype)
     with atomic_write(output) as f:
         f.write(exported.data)
     info = exported.info
     click.echo(f"{checkpoint} ({info.model}, step {info.training_step}, {exported.weights} weights) -> {output}: "
-               f"{len(exported.data) / 1e6:.2f} MB {info.weights_dtype}, max abs error vs PyTorch "
-               f"{exported.max_error:.2g} (tolerance {exported.tolerance:g})")
+               f"{len(exported.data) / 1e6:.2f} MB {info.weights_dtype} ({dtype_reason(exported, weights_dtype)}), "
+               f"max abs error of float32 vs PyTorch {exported.max_error:.2g} (tolerance {TOLERANCE:g})")
     click.echo(f"next: gan-sample {output} -n 64 -o samples.png")
+
+
+def dtype_reason(exported: Exported, asked: str) -> str:
+    """Why the weights have the dtype they have, for the output line."""
+    if exported.agreement is None:
+        return "as asked" if asked == "float32" else "auto: float16 weights would overflow to Inf"
+    source = "as asked" if asked == "float16" else "auto"
+    return f"{source}: float16 vs float32 on {CRITERION_SAMPLES:,} samples, {exported.agreement}"

@@ -1,13 +1,16 @@
 """Checkpoint -> model.onnx bytes that follow docs/onnx-contract.md, checked against PyTorch first.
 
 Steps: rebuild G from the checkpoint alone (G_ema weights when present), eval mode, fold each
-BatchNorm into the Linear before it, export with the legacy exporter (opset 17, IR 8), optionally store
-the weights as fp16 behind Casts, add the metadata, run onnx.checker, and compare onnxruntime (through
-the runtime's own Sampler) with the unfolded PyTorch G on a fixed batch.
+BatchNorm into the Linear before it, export with the legacy exporter (opset 17, IR 8), add the metadata,
+run onnx.checker, and compare onnxruntime (through the runtime's own Sampler) with the unfolded PyTorch G
+on a fixed batch. Then the weights' dtype: the same graph with its weights stored as fp16 behind Casts
+is kept when its images meet the pixel criterion (runtime/pixels.py) against the float32 file's on
+CRITERION_SAMPLES samples ("auto", the default), or either dtype when asked for.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import warnings
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from onnxgan import __version__
 from onnxgan.errors import CheckFailed, UserError, first_line
 from onnxgan.runtime.contract import INPUT_LABEL, INPUT_Z, OUTPUT_IMAGE, ModelInfo
 from onnxgan.runtime.latent import latent
+from onnxgan.runtime.pixels import PixelAgreement, measure_agreement
 from onnxgan.runtime.sampler import Sampler
 from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.config import ModelConfig
@@ -30,8 +34,12 @@ from onnxgan.train.models import build_models
 
 OPSET = 17
 IR_VERSION = 8  # what the legacy exporter writes; onnxruntime 1.18+ loads it
-TOLERANCE = {"float32": 1e-5, "float16": 2e-3}  # max abs error, onnxruntime vs PyTorch, images in [-1, 1]
+TOLERANCE = 1e-5  # max abs error of the float32 file, onnxruntime vs PyTorch, images in [-1, 1]
 CHECK_BATCH, CHECK_SEED = 16, 2024
+WEIGHTS_DTYPES = ("auto", "float32", "float16")  # "auto": float16 when the pixel criterion holds
+# 10,000 images of z from CHECK_SEED (7.8 M pixels at 28x28, so 0.1% is 7,840 pixels): about a second of
+# onnxruntime for the seed MLP on two cores, in batches of 1000 (a 3x64x64 conv model's pixels fit too).
+CRITERION_SAMPLES = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,13 @@ class Exported:
     """A checked model.onnx, not yet written."""
 
     data: bytes
-    info: ModelInfo
+    info: ModelInfo  # info.weights_dtype: "float32" or "float16", as stored in data
     weights: str  # "G" or "G_ema"
-    max_error: float
-    tolerance: float
+    max_error: float  # of the float32 file against PyTorch (<= TOLERANCE)
+    agreement: PixelAgreement | None  # the float16 file's pixels against the float32 one's (None: not measured)
 
 
-def export_checkpoint(checkpoint: Path, fp16: bool = False) -> Exported:
+def export_checkpoint(checkpoint: Path, weights_dtype: str = "auto") -> Exported:
     """The checked model.onnx bytes for ``checkpoint``; ``CheckFailed`` when onnxruntime disagrees."""
     state = load_checkpoint(checkpoint)
     config = ModelConfig.from_dict(state["model_config"])
@@ -55,32 +63,55 @@ def export_checkpoint(checkpoint: Path, fp16: bool = False) -> Exported:
         generator.load_state_dict(state[weights])
     except RuntimeError as e:
         raise UserError(f"{checkpoint}: {weights} does not fit its model config ({first_line(e)})") from None
-    return export_generator(generator, config, int(state["step"]), weights, fp16)
+    return export_generator(generator, config, int(state["step"]), weights, weights_dtype)
 
 
 def export_generator(generator: nn.Module, config: ModelConfig, step: int, weights: str = "G",
-                     fp16: bool = False) -> Exported:
-    """The checked model.onnx bytes for a generator built from ``config`` (put in eval mode here)."""
+                     weights_dtype: str = "auto") -> Exported:
+    """The checked model.onnx bytes for a generator built from ``config`` (put in eval mode here).
+
+    weights_dtype: "float32"; "float16" (written whatever the pixels say, unless they are NaN/Inf); or
+    "auto": float16 when its images meet the pixel criterion against the float32 file's, else float32.
+    """
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise UserError(f"weights_dtype must be one of {', '.join(WEIGHTS_DTYPES)}, got {weights_dtype!r}")
     generator.eval()
-    dtype = "float16" if fp16 else "float32"
     info = ModelInfo(model=config.name, latent_dim=config.latent_dim, image_shape=tuple(config.image_shape),
                      num_classes=config.num_classes, class_names=tuple(config.class_names),
-                     training_step=step, package_version=__version__, weights_dtype=dtype)
+                     training_step=step, package_version=__version__, weights_dtype="float32")
     model = to_onnx(fold_batchnorm(generator), info)
-    if fp16:
-        store_weights_as_fp16(model)
+    full = checked_bytes(model, info)
+    full_sampler = Sampler(full, backend="onnxruntime", device="cpu")
+    max_error = compare_with_torch(generator, full_sampler)
+    if not max_error <= TOLERANCE:  # also refuses NaN
+        raise CheckFailed(f"onnxruntime and PyTorch disagree: max abs error {max_error:.3g} > tolerance "
+                          f"{TOLERANCE:g} (float32 weights, batch of {CHECK_BATCH}); nothing was written")
+    if weights_dtype == "float32":
+        return Exported(full, info, weights, max_error, None)
+    store_weights_as_fp16(model)
+    half_info = dataclasses.replace(info, weights_dtype="float16")
+    half = checked_bytes(model, half_info)
+    try:
+        agreement = measure_agreement(full_sampler, Sampler(half, backend="onnxruntime", device="cpu"),
+                                      CRITERION_SAMPLES, CHECK_SEED)
+    except CheckFailed:  # a weight beyond float16's range became Inf, and the images NaN
+        if weights_dtype == "float16":
+            raise CheckFailed("float16 weights make this model produce NaN/Inf (a weight beyond float16's "
+                              "range, 65504); export it with float32 weights; nothing was written") from None
+        return Exported(full, info, weights, max_error, None)
+    if weights_dtype == "auto" and not agreement.passes:
+        return Exported(full, info, weights, max_error, agreement)
+    return Exported(half, half_info, weights, max_error, agreement)
+
+
+def checked_bytes(model: onnx.ModelProto, info: ModelInfo) -> bytes:
+    """``model`` with ``info`` as its metadata, passed by onnx.checker, serialised."""
     helper.set_model_props(model, info.to_metadata())
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as e:
         raise CheckFailed(f"onnx.checker rejects the exported graph: {first_line(e)}") from None
-    data = model.SerializeToString()
-    max_error = compare_with_torch(generator, data, info)
-    tolerance = TOLERANCE[dtype]
-    if not max_error <= tolerance:  # also refuses NaN
-        raise CheckFailed(f"onnxruntime and PyTorch disagree: max abs error {max_error:.3g} > tolerance "
-                          f"{tolerance:g} ({dtype} weights, batch of {CHECK_BATCH}); nothing was written")
-    return Exported(data, info, weights, max_error, tolerance)
+    return model.SerializeToString()
 
 
 def fold_batchnorm(generator: nn.Module) -> nn.Module:
@@ -182,7 +213,8 @@ def store_weights_as_fp16(model: onnx.ModelProto) -> None:
         if tensor.data_type != TensorProto.FLOAT:
             continue
         name = tensor.name  # the Cast's output keeps the name every consumer reads
-        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), f"{name}.fp16")
+        with np.errstate(over="ignore"):  # beyond 65504 becomes Inf: export_generator sees the NaN images
+            half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), f"{name}.fp16")
         graph.initializer[index].CopyFrom(half)
         casts.append(helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}.cast"))
     nodes = casts + list(graph.node)  # Casts first keeps the node list topologically sorted
@@ -190,11 +222,10 @@ def store_weights_as_fp16(model: onnx.ModelProto) -> None:
     graph.node.extend(nodes)
 
 
-def compare_with_torch(generator: nn.Module, data: bytes, info: ModelInfo) -> float:
-    """Max abs difference between onnxruntime (CPU) and the unfolded PyTorch G on a fixed batch."""
-    z = latent(CHECK_BATCH, info.latent_dim, CHECK_SEED)  # (CHECK_BATCH, latent_dim)
-    labels = np.arange(CHECK_BATCH, dtype=np.int64) % info.num_classes if info.num_classes else None
-    sampler = Sampler(data, backend="onnxruntime", device="cpu")
+def compare_with_torch(generator: nn.Module, sampler: Sampler) -> float:
+    """Max abs difference between ``sampler`` (onnxruntime on the CPU) and the unfolded PyTorch G on a
+    fixed batch."""
+    z, labels = sampler.latent(CHECK_BATCH, CHECK_SEED), sampler.labels(CHECK_BATCH, None)  # (N, latent_dim), (N,)
     ours = sampler.generate(z, labels)  # (N, C, H, W)
     with torch.no_grad():
         args = (torch.from_numpy(z),) if labels is None else (torch.from_numpy(z), torch.from_numpy(labels))

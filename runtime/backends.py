@@ -105,6 +105,7 @@ class OnnxRuntimeBackend:
             if want_cuda:
                 ort.set_default_logger_severity(_DEFAULT_SEVERITY)
         self.provider = self.session.get_providers()[0]
+        self.precision = "float32"  # float16 weights are Cast to float32 when the session loads
         if device == "cuda" and self.provider != _CUDA:
             raise UserError("--device cuda: onnxruntime's CUDA provider failed to load (check the CUDA and "
                             "cuDNN libraries onnxruntime-gpu needs); use --device cpu or auto")
@@ -134,6 +135,7 @@ class NativeBackend:
     def __init__(self, model: _native.Model):
         self.model = model
         self.threads = model.threads
+        self.precision = model.precision  # the weights in memory: as the file stores them (precision "auto")
 
     def run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         return self.model.generate(z, labels)

@@ -157,6 +157,7 @@ class Sampler:
             "latent_rng": info.latent_rng, "package_version": info.package_version,
             "backend": self._backend.name, "backend_reason": self._backend_reason,
             "provider": self._backend.provider, "threads": self._backend.threads,
+            "precision": self._backend.precision,  # the weights in the backend's memory: float32 or float16
         }
 
 

@@ -109,7 +109,7 @@ def assert_g_on_cuda_matches_its_export(checkpoint: Path, monkeypatch) -> None:
     TF32 off: that tolerance is for float32 arithmetic (TF32 keeps 10 mantissa bits)."""
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    exported = export_checkpoint(checkpoint)  # checked on the CPU against PyTorch there
+    exported = export_checkpoint(checkpoint, "float32")  # checked on the CPU against PyTorch there
     state = load_checkpoint(checkpoint)
     config = ModelConfig.from_dict(state["model_config"])
     G = build_models(config)[0]
@@ -121,7 +121,7 @@ def assert_g_on_cuda_matches_its_export(checkpoint: Path, monkeypatch) -> None:
     with torch.no_grad():
         theirs = G(torch.from_numpy(z).cuda(), None if labels is None else torch.from_numpy(labels).cuda()).cpu().numpy()
     error = float(np.abs(ours - theirs).max())
-    assert error <= TOLERANCE["float32"], f"{config.name}: G on CUDA vs model.onnx on the CPU: max |diff| {error:.2e}"
+    assert error <= TOLERANCE, f"{config.name}: G on CUDA vs model.onnx on the CPU: max |diff| {error:.2e}"
 
 
 @pytest.mark.cuda

@@ -1,7 +1,8 @@
 """The native sampler (onnxgan.runtime._native) against onnxruntime, PyTorch and a numpy reference on
 the same z: every MLP model (mlp, mlp-bn, conditional, fp16), batch sizes 0, 1, odd and large, max abs
 error <= 1e-4; identical output for 1, 2 and 3 threads; the portable, AVX2 and AVX-512 kernels on
-random odd shapes; the latent RNG bit for bit; the fp16 weight mode within its stated bound; input checks."""
+random odd shapes; the latent RNG bit for bit; the fp16 weight mode within its stated bound; the default
+precision following the file; on a float16 file the same images as onnxruntime's; input checks."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import write_checkpoint
 from onnxgan.export.onnx_export import export_checkpoint
+from onnxgan.runtime import Sampler
 from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.latent import latent
+from onnxgan.runtime.pixels import measure_agreement
 from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.config import ModelConfig
 from onnxgan.train.models import build_models
@@ -22,7 +25,7 @@ from onnxgan.train.models import build_models
 from onnxgan.runtime import _native  # every install builds it
 
 TOLERANCE = 1e-4  # max abs error, images in [-1, 1]
-FP16_WEIGHTS_BOUND = 2e-3  # precision="float16" vs the fp32 model (same bound as gan-export's fp16 check)
+FP16_WEIGHTS_BOUND = 2e-3  # weights rounded to fp16 (a float16 file, precision="float16") vs the fp32 model
 BATCHES = [0, 1, 7, 300]
 
 
@@ -96,7 +99,7 @@ def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("native")
     found = {}
     variants = {"mlp": ("mlp", 0, False), "mlp-bn": ("mlp-bn", 0, False), "fp16": ("mlp", 0, True),
-                "conditional": ("mlp", 10, False)}
+                "conditional": ("mlp", 10, False), "conditional-fp16": ("mlp", 10, True)}
     for name, (model, classes, fp16) in variants.items():
         names = tuple(str(c) for c in range(classes))
         config = ModelConfig(name=model, num_classes=classes, class_names=names).resolved()
@@ -104,7 +107,7 @@ def models(tmp_path_factory):
         G = build_models(config)[0]
         G.load_state_dict(load_checkpoint(checkpoint)["G"])
         tolerance = FP16_WEIGHTS_BOUND if fp16 else TOLERANCE
-        found[name] = (export_checkpoint(checkpoint, fp16=fp16).data, G.eval(), tolerance)
+        found[name] = (export_checkpoint(checkpoint, "float16" if fp16 else "float32").data, G.eval(), tolerance)
     return found
 
 
@@ -177,6 +180,37 @@ def test_float16_weights_mode_stays_within_its_bound(models):
         z = latent(n, 100, 3)
         error = np.abs(half.generate(z) - exact.generate(z)).max()
         assert error <= FP16_WEIGHTS_BOUND, f"n={n}: fp16 weights error {error:.2g}"
+
+
+@pytest.mark.parametrize("kernel", ["portable", "avx2", "avx512"])
+def test_the_default_precision_follows_the_file(models, kernel):
+    if not kernel_available(kernel):
+        pytest.skip(f"no {kernel} kernel on this CPU")
+    full, half = models["mlp"][0], models["fp16"][0]  # float32 and float16 files of the same checkpoint
+    stays_half = "float32" if kernel == "portable" else "float16"  # portable: scalar widening costs more
+    assert _native.Model.from_bytes(full, kernel=kernel).precision == "float32"
+    assert _native.Model.from_bytes(half, kernel=kernel).precision == stays_half
+    for precision in ("float32", "float16"):  # an explicit precision overrides the file's
+        for data in (full, half):
+            assert _native.Model.from_bytes(data, kernel=kernel, precision=precision).precision == precision
+    # fp16 in memory holds the file's values exactly: the images are bit for bit those of fp32 storage.
+    z = latent(300, 100, 8)
+    for n in (1, 7, 300):  # the matrix-vector, small and large batch paths
+        default, widened = (_native.Model.from_bytes(half, kernel=kernel, precision=p).generate(z[:n])
+                            for p in ("auto", "float32"))
+        assert np.array_equal(default, widened), f"{kernel} n={n}"
+
+
+@pytest.mark.parametrize("name", ["fp16", "conditional-fp16"])
+def test_a_float16_file_gives_onnxruntimes_images_on_the_native_kernel(models, name):
+    data = models[name][0]
+    native, ort_sampler = (Sampler(data, backend=backend, device="cpu") for backend in ("native", "onnxruntime"))
+    kernel = _native.Model.from_bytes(data).kernel
+    assert native.info()["precision"] == ("float32" if kernel == "portable" else "float16")
+    agreement = measure_agreement(ort_sampler, native, 2000, seed=9)
+    # The same weights, computed in float32 by both: pixels move only where a value lies within float
+    # rounding of a .5 boundary, at most one grey level (docs/native.md: "Same images on every backend?").
+    assert agreement.passes and agreement.differing <= agreement.pixels // 10_000, str(agreement)
 
 
 def test_attributes_and_loading_from_a_path_or_bytes(models, tmp_path):

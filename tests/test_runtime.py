@@ -1,5 +1,6 @@
 """onnxgan.runtime: the Sampler API, its input checks, refusals of foreign or broken files, the metadata
-reader, the auto backend's choice, and a process that samples without ever importing torch or onnx."""
+reader, the auto backend's choice, a process that samples without ever importing torch or onnx, and the
+pixel criterion for rounded weights."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from onnxgan.runtime import Sampler, latent
 from onnxgan.runtime.backends import cuda_device_present
 from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.onnx_meta import NotOnnx, read_header
+from onnxgan.runtime.pixels import PixelAgreement, compare_pixels, measure_agreement
 from onnxgan.runtime.sampler import slerp
 
 # The fast path beside its reference: both backends run the same tests (every install builds the kernel).
@@ -127,7 +129,7 @@ def test_info_names_the_model_backend_and_provider(sampler, tiny_model):
     assert info["source"] == str(tiny_model)
     assert (info["model"], info["latent_dim"], info["image_shape"], info["num_classes"]) == ("mlp", 8, [1, 8, 8], 0)
     assert info["class_names"] == [] and info["value_range"] == [-1.0, 1.0]
-    assert info["latent_rng"] == "splitmix64-boxmuller-v1" and info["weights_dtype"] == "float32"
+    assert info["latent_rng"] == "splitmix64-boxmuller-v1" and info["weights_dtype"] == info["precision"] == "float32"
     assert info["backend"] in BACKENDS
     assert info["provider"] == {"onnxruntime": "CPUExecutionProvider", "native": "native-cpu"}[info["backend"]]
     json.dumps(info)  # plain data
@@ -283,3 +285,51 @@ assert not leaked, leaked
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "g.png").is_file()
+
+
+def pixels_with(changes: dict[int, int], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded uint8 image set (size,) and a copy whose pixel i moved by changes[i] grey levels."""
+    reference = np.random.default_rng(0).integers(10, 246, size=size, dtype=np.uint8)
+    candidate = reference.copy()
+    for index, levels in changes.items():
+        candidate[index] = int(reference[index]) + levels
+    return reference, candidate
+
+
+@pytest.mark.parametrize("changes, size, passes", [
+    ({}, 1000, True),
+    ({0: 1}, 1000, True),                        # 999 of 1000 equal: exactly 99.9%
+    ({0: 1, 500: -1}, 1000, False),              # 998 of 1000
+    ({i: 1 for i in range(0, 100_000, 9_000)}, 10_000 * 10, True),      # 12 of 100,000 differ: 99.988%
+    ({i: -1 for i in range(0, 100_000, 999)}, 10_000 * 10, False),      # 101 of 100,000: 99.899%, just below
+    ({7: 2}, 1_000_000, False),                  # one pixel of a million, but two grey levels
+])
+def test_the_pixel_criterion_on_constructed_cases(changes, size, passes):
+    agreement = compare_pixels(*pixels_with(changes, size))
+    assert (agreement.pixels, agreement.differing) == (size, len(changes))
+    assert agreement.max_levels == max((abs(v) for v in changes.values()), default=0)
+    assert agreement.passes is passes
+    assert ("criterion >= 99.9%, <= 1: met" if passes else ": not met") in str(agreement)
+
+
+def test_the_pixel_criterion_sees_through_uint8_wrap_around_and_pools_batches():
+    dark, light = np.zeros((2, 3), np.uint8), np.full((2, 3), 255, np.uint8)
+    assert compare_pixels(dark, light).max_levels == 255  # not (0 - 255) % 256 == 1
+    at_threshold = compare_pixels(*pixels_with({0: 1}, 1000))
+    below = compare_pixels(*pixels_with({0: 1, 1: 1}, 1000))
+    assert (at_threshold + at_threshold).passes and not (at_threshold + below).passes
+    assert (at_threshold + below) == PixelAgreement(2000, 3, 1)
+    with pytest.raises(ValueError, match="two uint8 arrays of one shape"):
+        compare_pixels(dark, dark.astype(np.int16))
+    with pytest.raises(ValueError, match="two uint8 arrays of one shape"):
+        compare_pixels(dark, light[:1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_measure_agreement_pools_batches_of_the_same_z(tmp_path, backend):
+    conditional_model(tmp_path / "a.onnx", seed=1)
+    conditional_model(tmp_path / "b.onnx", seed=2)  # other weights: other images
+    a, b = (Sampler(tmp_path / name, backend=backend, device="cpu") for name in ("a.onnx", "b.onnx"))
+    assert measure_agreement(a, a, 2500, seed=3, batch=1000) == PixelAgreement(2500 * 4, 0, 0)
+    whole = compare_pixels(a.sample(2500, seed=3), b.sample(2500, seed=3))
+    assert measure_agreement(a, b, 2500, seed=3, batch=1000) == whole and whole.differing > 0

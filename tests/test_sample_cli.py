@@ -120,7 +120,8 @@ def test_train_export_sample_end_to_end_with_the_installed_commands(tmp_path):
         "--latent-dim", 8, "--batch-size", 16, "--out", tmp_path / "run")
     exported = run("gan-export", tmp_path / "run", "-o", tmp_path / "model.onnx").stdout
     weights = "G_ema" if "G_ema" in load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt") else "G"
-    assert f"step 3, {weights} weights" in exported and "max abs error vs PyTorch" in exported
+    assert f"step 3, {weights} weights" in exported and "max abs error of float32 vs PyTorch" in exported
+    assert " (auto: float16 vs float32 on 10,000 samples, " in exported  # the weights' dtype and why
     run("gan-sample", tmp_path / "model.onnx", "-n", 16, "-o", tmp_path / "grid.png")
     assert Image.open(tmp_path / "grid.png").size == (4 * 58 + 2, 4 * 58 + 2)  # 28 px digits, 2x, 2 px padding
     info = Sampler(tmp_path / "model.onnx").info()

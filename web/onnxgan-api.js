@@ -47,7 +47,7 @@ const OnnxganApi = (() => {
         const M = this.module;
         const data = base, options = base + bytes.length + (4 - bytes.length % 4), handle = options + 12;
         M.HEAPU8.set(bytes, data);
-        M.HEAP32.set([1, 0, 0], options >> 2);  // threads 1, float32 weights, kernel auto (portable here)
+        M.HEAP32.set([1, 0, 0], options >> 2);  // threads 1, precision auto (float32 on the portable kernel), kernel auto (portable here)
         this.check(M._onnxgan_open_memory(data, bytes.length, options, handle));
         return new Sampler(this, M.HEAP32[handle >> 2]);
       });

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
   }
   const long long count = argc > 3 ? atoll(argv[3]) : 16;
   const unsigned long long seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 0;
-  onnxgan_options options = {argc > 5 ? atoi(argv[5]) : 0, ONNXGAN_PRECISION_FLOAT32, ONNXGAN_KERNEL_AUTO};
+  onnxgan_options options = {argc > 5 ? atoi(argv[5]) : 0, ONNXGAN_PRECISION_AUTO, ONNXGAN_KERNEL_AUTO};
   if (count < 1 || count > 4096) {
     fprintf(stderr, "onnxgan_sample: COUNT must be 1..4096\n");
     return 2;

@@ -29,9 +29,10 @@ std::string shape_text(const py::array &array) {
 }
 
 int precision_code(const std::string &name) {
+  if (name == "auto") return ONNXGAN_PRECISION_AUTO;
   if (name == "float32") return ONNXGAN_PRECISION_FLOAT32;
   if (name == "float16") return ONNXGAN_PRECISION_FLOAT16;
-  throw py::value_error("precision must be 'float32' or 'float16', got '" + name + "'");
+  throw py::value_error("precision must be 'auto', 'float32' or 'float16', got '" + name + "'");
 }
 
 int kernel_code(const std::string &name) {
@@ -120,12 +121,13 @@ PYBIND11_MODULE(_native, m) {
         "The latent RNG splitmix64-boxmuller-v1: float32 (n, latent_dim), bit for bit runtime.latent.latent; "
         "truncation 0 (none) or >= 0.1 (truncated-resample-v1).");
   py::class_<Model>(m, "Model", "An MLP generator loaded by the native library.")
-      .def(py::init(&Model::open_file), py::arg("path"), py::arg("threads") = 0, py::arg("precision") = "float32",
+      .def(py::init(&Model::open_file), py::arg("path"), py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("kernel") = "auto",
-           "Load model.onnx. threads 0 = the usable cores (at most 8); precision 'float32' or 'float16' (weights "
-           "stored as fp16, fp32 arithmetic); kernel 'auto', 'portable', 'avx2' or 'avx512'. ValueError if unusable.")
+           "Load model.onnx. threads 0 = the usable cores (at most 8); precision 'auto' (as the file stores the "
+           "weights; fp32 on the portable kernel), 'float32' or 'float16' (weights stored as fp16, fp32 arithmetic); "
+           "kernel 'auto', 'portable', 'avx2' or 'avx512'. ValueError if unusable.")
       .def_static("from_bytes", &Model::open_bytes, py::arg("data"), py::arg("threads") = 0,
-                  py::arg("precision") = "float32", py::arg("kernel") = "auto", "Load a model from its bytes.")
+                  py::arg("precision") = "auto", py::arg("kernel") = "auto", "Load a model from its bytes.")
       .def_property_readonly("latent_dim", [](const Model &self) { return self.info().latent_dim; })
       .def_property_readonly("image_shape", &Model::image_shape, "(C, H, W)")
       .def_property_readonly("num_classes", [](const Model &self) { return self.info().num_classes; })

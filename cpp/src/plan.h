@@ -30,7 +30,7 @@ struct Plan {
   std::vector<Layer> layers;
   int64_t channels = 1, height = 1, width = 1;  // one image; C*H*W == layers.back().out
   float value_min = -1.0f, value_max = 1.0f;
-  bool float16_weights = false;  // the file stores fp16 weights (metadata weights_dtype / Cast nodes)
+  bool float16_weights = false;  // every layer's weights are fp16 in the file (unscaled): fp16 storage is exact
 };
 
 // Checks that the graph is an MLP generator this library runs and extracts it; throws onnxgan::Error

@@ -56,15 +56,19 @@ onnxgan_status guarded(Body body) {
 constexpr size_t kMaxFileBytes = size_t(1) << 31;  // protobuf's own limit for one message
 
 onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
-  const onnxgan_options defaults{0, ONNXGAN_PRECISION_FLOAT32, ONNXGAN_KERNEL_AUTO};
+  const onnxgan_options defaults{0, ONNXGAN_PRECISION_AUTO, ONNXGAN_KERNEL_AUTO};
   const onnxgan_options &o = options ? *options : defaults;
-  if (o.precision != ONNXGAN_PRECISION_FLOAT32 && o.precision != ONNXGAN_PRECISION_FLOAT16)
-    fail_argument("precision must be 0 (float32) or 1 (float16), got " + std::to_string(o.precision));
-  const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16;
+  if (o.precision != ONNXGAN_PRECISION_AUTO && o.precision != ONNXGAN_PRECISION_FLOAT32 &&
+      o.precision != ONNXGAN_PRECISION_FLOAT16)
+    fail_argument("precision must be 0 (auto), 1 (float32) or 2 (float16), got " + std::to_string(o.precision));
   const Kernel &kernel = select_kernel(o.kernel);
   const int threads = resolve_threads(o.threads);
   onnx::Model parsed = onnx::parse_model(bytes);
   Plan plan = build_plan(parsed);
+  // AUTO keeps fp16 weights fp16: exact (the same values, so the same images) and half the bytes. The
+  // portable kernel widens each fp16 weight in scalar code, which costs more than the bytes save.
+  const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16 ||
+                    (o.precision == ONNXGAN_PRECISION_AUTO && plan.float16_weights && kernel.id != ONNXGAN_KERNEL_PORTABLE);
   auto model = std::make_unique<onnxgan_model>();
   const auto finite = [](const std::vector<float> &values) {
     for (float v : values)

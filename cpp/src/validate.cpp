@@ -52,6 +52,7 @@ class Builder {
   std::vector<int64_t> current_dims_;  // its dims after the batch dimension
   bool layer_open_ = false;            // the last node was a layer with no activation yet (Add may fold in)
   bool has_label_input_ = false, concat_done_ = false;
+  bool all_float16_ = true;            // every layer so far took fp16 weights as they are (Plan::float16_weights)
   const Tensor *embedding_ = nullptr;
 };
 
@@ -209,7 +210,6 @@ void Builder::visit(const Node &node) {
     }
     if (source.kind != Value::kConstant || (source.tensor->dtype != onnx::kFloat16 && source.tensor->dtype != onnx::kFloat))
       refuse_node(node, "only Cast of float16/float32 initializers is supported");
-    plan_.float16_weights |= source.tensor->dtype == onnx::kFloat16;
     values_[node.outputs[0]] = Value{Value::kConstant, source.tensor, true};
   } else if (op == "Gemm") {
     require_current(node, 0);
@@ -235,6 +235,7 @@ void Builder::visit(const Node &node) {
     }
     if (alpha != 1.0f)
       for (float &v : weight) v *= alpha;
+    all_float16_ &= b.dtype == onnx::kFloat16 && alpha == 1.0f;
     add_layer(node, std::move(weight), trans_b, std::move(bias));
   } else if (op == "MatMul") {
     require_current(node, 0);
@@ -242,6 +243,7 @@ void Builder::visit(const Node &node) {
     const Tensor &b = *input(node, 1).tensor;
     if (current_dims_.size() != 1) refuse_node(node, "its input must be 2-D (N, features)");
     check_dims(node, b, {current_dims_[0], -1}, "(" + std::to_string(current_dims_[0]) + ", out)");
+    all_float16_ &= b.dtype == onnx::kFloat16;
     add_layer(node, std::move(weight), false, {});
   } else if (op == "Add") {
     const size_t act = input(node, 0).kind == Value::kActivation ? 0 : 1;
@@ -346,6 +348,7 @@ Plan Builder::build() {
   if (has_label_input_ != concat_done_)
     fail_unsupported("a label input must feed Gather + Concat with z (and only then is one allowed)");
   if (current_ != "image") fail_unsupported("the output 'image' is not the end of the layer chain");
+  plan_.float16_weights = all_float16_;
   apply(contract);
   return std::move(plan_);
 }

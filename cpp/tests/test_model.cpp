@@ -146,6 +146,15 @@ void golden(const Bytes &file, const char *golden_path) {
   CHECK(onnxgan_generate(nullptr, 1, z.data(), labels, again.data(), 36 * 4) == ONNXGAN_ERROR_ARGUMENT, "NULL model");
   onnxgan_close(model);
   onnxgan_close(nullptr);
+  // The default precision follows the file: its weights are fp16, so they stay fp16 in memory (except on
+  // the portable kernel), and the images are bit for bit those of fp32 storage (the same values).
+  CHECK(onnxgan_open_memory(file.data(), file.size(), nullptr, &model) == ONNXGAN_OK, onnxgan_last_error());
+  CHECK(onnxgan_get_info(model, &info) == ONNXGAN_OK, onnxgan_last_error());
+  CHECK(info.precision == (info.kernel == ONNXGAN_KERNEL_PORTABLE ? ONNXGAN_PRECISION_FLOAT32 : ONNXGAN_PRECISION_FLOAT16),
+        "default precision of an fp16 file: " + std::to_string(info.precision) + " on kernel " + std::to_string(info.kernel));
+  CHECK(onnxgan_sample(model, 3, 7, 0.0, nullptr, ONNXGAN_OUTPUT_FLOAT32, again.data(), 36 * 4) == ONNXGAN_OK && again == images,
+        "default precision: the images of fp32 storage");
+  onnxgan_close(model);
 }
 
 // Every prefix must be refused: one that ends in the graph cuts it short, one that ends in the

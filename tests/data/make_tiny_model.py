@@ -27,7 +27,7 @@ from onnxgan.runtime import Sampler  # noqa: E402
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = write_checkpoint(Path(folder) / "tiny.pt", tiny_config("mlp"), seed=0, step=0)
-        exported = export_checkpoint(checkpoint)
+        exported = export_checkpoint(checkpoint, "float32")
     with atomic_write(TINY_MODEL) as f:
         f.write(exported.data)
     sampler = Sampler(TINY_MODEL, backend="onnxruntime", device="cpu")

@@ -46,8 +46,12 @@ typedef enum onnxgan_status {
 } onnxgan_status;
 
 typedef enum onnxgan_precision {
-  ONNXGAN_PRECISION_FLOAT32 = 0, /* weights kept as fp32 */
-  ONNXGAN_PRECISION_FLOAT16 = 1  /* weights stored as fp16, fp32 arithmetic: faster batch 1, ~1e-3 error */
+  ONNXGAN_PRECISION_AUTO = 0,    /* as the file stores its weights: fp16 when every layer's weights are fp16
+                                    there (exact, so the same images) and the kernel widens fp16 in hardware
+                                    (AVX2/AVX-512; the portable kernel keeps fp32), else fp32 */
+  ONNXGAN_PRECISION_FLOAT32 = 1, /* weights kept as fp32 */
+  ONNXGAN_PRECISION_FLOAT16 = 2  /* weights stored as fp16 (fp32 ones rounded to nearest even), fp32
+                                    arithmetic: half the bytes, faster batch 1 */
 } onnxgan_precision;
 
 typedef enum onnxgan_kernel {
@@ -75,7 +79,7 @@ typedef struct onnxgan_info {
   int64_t num_classes;             /* 0 for unconditional models */
   float value_min, value_max;      /* value_range from the metadata ([-1, 1] if absent) */
   int threads;                     /* threads in use, the calling one included */
-  int precision;                   /* onnxgan_precision in use */
+  int precision;                   /* onnxgan_precision in use (never AUTO) */
   int kernel;                      /* onnxgan_kernel in use (never AUTO) */
   int64_t metadata_count;          /* entries of the file's metadata_props (onnxgan_metadata_entry) */
 } onnxgan_info;
