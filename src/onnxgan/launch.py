@@ -1,0 +1,56 @@
+"""The console scripts' entry points: import a command, then run it, with Ctrl-C and SIGTERM handled
+from the first moment.
+
+Importing a command takes seconds (torch, onnx); a Ctrl-C or SIGTERM in that time used to print an
+import traceback. Here the import itself ends in one line and the documented exit code (130 or 143),
+and the command's own handling (``onnxgan.cli.Command``) takes over once it runs. This module imports
+nothing but the standard library and ``onnxgan.errors``, so that it is in place within milliseconds.
+"""
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from typing import Any, NoReturn
+
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+
+def _raise_terminated(signum: int, frame: Any) -> NoReturn:
+    raise Terminated
+
+
+def _run(prog: str, module: str) -> None:
+    """Import ``module`` (a command's module) with the signals turned into one line, then call its main."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        command = importlib.import_module(module).main
+    except KeyboardInterrupt:
+        print(f"{prog}: error: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        print(f"{prog}: error: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    command(prog_name=prog)
+
+
+def gan_train() -> None:
+    _run("gan-train", "onnxgan.train.cli")
+
+
+def gan_export() -> None:
+    _run("gan-export", "onnxgan.export.cli")
+
+
+def gan_sample() -> None:
+    _run("gan-sample", "onnxgan.runtime.cli")
+
+
+def gan_eval() -> None:
+    _run("gan-eval", "onnxgan.runtime.eval_cli")
+
+
+def gan_web() -> None:
+    _run("gan-web", "onnxgan.runtime.web")
