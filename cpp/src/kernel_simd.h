@@ -95,6 +95,14 @@ void store(const PackedLayer &layer, int64_t p, int v, float *c, Reg<V> acc) {
     if constexpr (kVectors > 1) store<V>(layer, p, 1, c + (i) * ldc, c##i##_1);   \
   }
 
+// Each panel's weights are one sequential stream (in rows of 64 bytes for fp32, 32 for fp16), first read
+// from L3 (no layer of the seed MLP fits L2); prefetching 2 KB ahead in each stream keeps more reads in
+// flight than the hardware prefetcher does. Measured on Zen 5, one thread, loaded machine, median
+// per call: batch 1 67 -> 57 us, batch 16 334 -> 306 us (AVX2 kernel 623 -> 528), batch 256 3622 -> 3498.
+constexpr size_t kPrefetchBytes = 2048;
+template <class Weight>
+void prefetch_ahead(const Weight *row) { __builtin_prefetch(reinterpret_cast<const char *>(row) + kPrefetchBytes); }
+
 // c (kRows, kVectors * kLanes) = act(a (kRows, in) . W[:, tile columns] + bias). noinline keeps the
 // accumulators in registers: inlined into its caller, GCC runs out of them and spills.
 template <class V, class Weight, int kRows, int kVectors>
@@ -108,6 +116,8 @@ __attribute__((noinline)) void tile(const float *a, size_t lda, const PackedLaye
   Reg<V> c5_0 = z, c5_1 = z, c6_0 = z, c6_1 = z, c7_0 = z, c7_1 = z, c8_0 = z, c8_1 = z, c9_0 = z, c9_1 = z;
   Reg<V> c10_0 = z, c10_1 = z, c11_0 = z, c11_1 = z;
   for (int64_t k = 0; k < layer.in; ++k) {
+    prefetch_ahead(w0 + k * kPanelWidth);
+    if constexpr (kVectors > 1) prefetch_ahead(w1 + k * kPanelWidth);
     const Reg<V> b0 = load_weights<V>(w0 + k * kPanelWidth);
     const Reg<V> b1 = kVectors > 1 ? load_weights<V>(w1 + k * kPanelWidth) : z;
     ONNXGAN_ROW(0) ONNXGAN_ROW(1) ONNXGAN_ROW(2) ONNXGAN_ROW(3) ONNXGAN_ROW(4) ONNXGAN_ROW(5)
@@ -119,22 +129,26 @@ __attribute__((noinline)) void tile(const float *a, size_t lda, const PackedLaye
 #undef ONNXGAN_ROW
 #undef ONNXGAN_STORE
 
-// All rows of one tile column: full tiles of kMaxRows, then the remainder.
+// All rows of one tile column in as few tiles as fit kMaxRows rows, of balanced heights: 16 rows run as
+// 8 + 8 on AVX-512 rather than 12 + 4, whose 8 accumulators would wait on FMA latency.
 template <class V, class Weight, int kVectors>
 void tile_column(const GemmTask &task, int64_t p) {
   constexpr int kFull = V::kMaxRows;
   using Tile = void (*)(const float *, size_t, const PackedLayer &, int64_t, float *, size_t);
-  static constexpr Tile kRest[12] = {nullptr,
-                                     tile<V, Weight, 1, kVectors>, tile<V, Weight, (kFull > 2 ? 2 : 1), kVectors>,
-                                     tile<V, Weight, (kFull > 3 ? 3 : 1), kVectors>, tile<V, Weight, (kFull > 4 ? 4 : 1), kVectors>,
-                                     tile<V, Weight, (kFull > 5 ? 5 : 1), kVectors>, tile<V, Weight, (kFull > 6 ? 6 : 1), kVectors>,
-                                     tile<V, Weight, (kFull > 7 ? 7 : 1), kVectors>, tile<V, Weight, (kFull > 8 ? 8 : 1), kVectors>,
-                                     tile<V, Weight, (kFull > 9 ? 9 : 1), kVectors>, tile<V, Weight, (kFull > 10 ? 10 : 1), kVectors>,
-                                     tile<V, Weight, (kFull > 11 ? 11 : 1), kVectors>};
+  static constexpr Tile kTiles[13] = {nullptr,
+                                      tile<V, Weight, 1, kVectors>, tile<V, Weight, (kFull >= 2 ? 2 : 1), kVectors>,
+                                      tile<V, Weight, (kFull >= 3 ? 3 : 1), kVectors>, tile<V, Weight, (kFull >= 4 ? 4 : 1), kVectors>,
+                                      tile<V, Weight, (kFull >= 5 ? 5 : 1), kVectors>, tile<V, Weight, (kFull >= 6 ? 6 : 1), kVectors>,
+                                      tile<V, Weight, (kFull >= 7 ? 7 : 1), kVectors>, tile<V, Weight, (kFull >= 8 ? 8 : 1), kVectors>,
+                                      tile<V, Weight, (kFull >= 9 ? 9 : 1), kVectors>, tile<V, Weight, (kFull >= 10 ? 10 : 1), kVectors>,
+                                      tile<V, Weight, (kFull >= 11 ? 11 : 1), kVectors>, tile<V, Weight, (kFull >= 12 ? 12 : 1), kVectors>};
+  const int64_t tiles = (task.rows + kFull - 1) / kFull;
   float *c = task.c + p * kPanelWidth;
-  int64_t r = 0;
-  for (; r + kFull <= task.rows; r += kFull) tile<V, Weight, kFull, kVectors>(task.a + r * task.lda, task.lda, *task.layer, p, c + r * task.ldc, task.ldc);
-  if (r < task.rows) kRest[task.rows - r](task.a + r * task.lda, task.lda, *task.layer, p, c + r * task.ldc, task.ldc);
+  for (int64_t t = 0, r = 0; t < tiles; ++t) {
+    const int64_t rows = task.rows * (t + 1) / tiles - r;  // heights differ by at most one
+    kTiles[rows](task.a + r * task.lda, task.lda, *task.layer, p, c + r * task.ldc, task.ldc);
+    r += rows;
+  }
 }
 
 // Tile column by tile column (its weights stay in cache while the rows go by).
@@ -159,6 +173,10 @@ void gemv_column(const GemmTask &task, int64_t p) {
   Reg<V> s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;
   int64_t k = 0;
   for (; k + 4 <= layer.in; k += 4) {
+    for (int64_t i = 0; i < 4; i += 64 / int64_t(kPanelWidth * sizeof(Weight))) {  // each 64-byte line once
+      prefetch_ahead(w0 + (k + i) * kPanelWidth);
+      if constexpr (kVectors > 1) prefetch_ahead(w1 + (k + i) * kPanelWidth);
+    }
     const Reg<V> x0 = V::broadcast(a + k), x1 = V::broadcast(a + k + 1), x2 = V::broadcast(a + k + 2), x3 = V::broadcast(a + k + 3);
     s0 = V::fma(x0, load_weights<V>(w0 + k * kPanelWidth), s0);
     s2 = V::fma(x1, load_weights<V>(w0 + (k + 1) * kPanelWidth), s2);
