@@ -15,6 +15,7 @@ import numpy as np
 
 from onnxgan.errors import CheckFailed, UserError
 from onnxgan.images import to_uint8
+from onnxgan.machine import physical_memory
 
 from . import pretrained
 from .backends import BACKENDS, DEVICES, open_backend
@@ -178,9 +179,8 @@ def check_fits_in_memory(n: int, info: ModelInfo) -> None:
     """Refuse, before allocating anything, a request whose arrays alone exceed this machine's memory
     (numpy would raise MemoryError part way, or the kernel would kill the process)."""
     per_image = 32 * info.latent_dim + 8 * int(np.prod(info.image_shape))  # z's words, normals, floats; image
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): numpy's own MemoryError remains
+    memory = physical_memory()
+    if memory is None:  # the OS does not say: numpy's own MemoryError remains
         return
     if n * per_image > memory:
         raise UserError(f"{n} samples need about {n * per_image / 2**30:,.0f} GiB of memory, more than this "

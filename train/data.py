@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import unicodedata
 import warnings
 import zipfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from onnxgan.errors import UserError, first_line
+from onnxgan.machine import physical_memory
 
 MNIST_DIR = Path(__file__).parent / "mnist"
 MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -98,9 +98,8 @@ def check_fits(data: ImageData, image_shape: tuple[int, ...], num_classes: int) 
 def memory_limit() -> int:
     """The most bytes one data set may declare: MAX_DECLARED_BYTES, or half of this machine's memory
     when that is less (the images are held twice while they are converted)."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): the fixed limit alone
+    memory = physical_memory()
+    if memory is None:  # the OS does not say: the fixed limit alone
         return MAX_DECLARED_BYTES
     return min(MAX_DECLARED_BYTES, memory // 2)
 
