@@ -25,6 +25,27 @@ namespace {
 // enough not to hold a core that a busy machine needs.
 constexpr auto kSpinTime = std::chrono::microseconds(100);
 
+// The CPU this thread runs on, -1 where the system does not say.
+int current_cpu() {
+#ifdef __linux__
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+// Moves this thread off `cpu`: narrows its affinity to the other allowed CPUs (the kernel migrates it
+// at once), then restores it.
+void move_off(int cpu) {
+#ifdef __linux__
+  cpu_set_t allowed;
+  if (cpu < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0 || !CPU_ISSET(cpu, &allowed) || CPU_COUNT(&allowed) < 2) return;
+  cpu_set_t others = allowed;
+  CPU_CLR(cpu, &others);
+  if (sched_setaffinity(0, sizeof others, &others) == 0) sched_setaffinity(0, sizeof allowed, &allowed);
+#endif
+}
+
 // Spins politely, then yields the core (a thread we wait for may need it).
 void backoff(uint32_t &spins) {
   if (++spins < 2048)
@@ -49,10 +70,25 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::take_items(int participant) {
-  for (int64_t item; (item = next_item_.fetch_add(1)) < items_;) {
-    function_(context_, item, participant);
+  const Function function = function_;
+  void *const context = context_;
+  const int64_t items = items_;
+  for (int64_t item; (item = next_item_.fetch_add(1)) < items;) {
+    function(context, item, participant);
     done_items_.fetch_add(1, std::memory_order_release);
   }
+}
+
+// On a busy machine the scheduler may wake a worker on the caller's CPU (the other cores run other
+// programs' threads) and keep it there: the two then take turns on one core, and a spinning worker
+// only slows the caller down. Measured beside two training jobs, two threads, Zen 5, median per call:
+// batch 16 487 us, batch 1 112-122 us (one thread alone: about 215 and 57). So a worker that finds
+// itself on the caller's CPU at the start of a job moves off it (move_off) and, where it cannot (one
+// allowed CPU), leaves the job to the caller; between jobs it sleeps there rather than spin. With
+// that: 210 and 50 us.
+bool ThreadPool::on_callers_cpu() const {
+  const int cpu = current_cpu();
+  return cpu >= 0 && cpu == caller_cpu_.load(std::memory_order_relaxed);
 }
 
 void ThreadPool::run_raw(int64_t items, Function function, void *context) {
@@ -60,6 +96,7 @@ void ThreadPool::run_raw(int64_t items, Function function, void *context) {
     for (int64_t item = 0; item < items; ++item) function(context, item, 0);
     return;
   }
+  caller_cpu_.store(current_cpu(), std::memory_order_relaxed);
   function_ = function;
   context_ = context;
   items_ = items;
@@ -88,7 +125,7 @@ void ThreadPool::work(int participant) {
     uint64_t generation;
     while ((generation = generation_.load(std::memory_order_acquire)) == seen && !stop_.load(std::memory_order_relaxed)) {
       ONNXGAN_PAUSE();
-      if (++spins % 64 == 0 && std::chrono::steady_clock::now() - start > kSpinTime) {
+      if (++spins % 64 == 0 && (std::chrono::steady_clock::now() - start > kSpinTime || on_callers_cpu())) {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
         start = std::chrono::steady_clock::now();
@@ -97,7 +134,10 @@ void ThreadPool::work(int participant) {
     if (stop_.load()) return;
     seen = generation;
     in_job_.fetch_add(1);  // seq_cst with the caller's close: it either waits for us or we see it closed
-    if (open_generation_.load() == generation) take_items(participant);
+    if (open_generation_.load() == generation) {
+      if (on_callers_cpu()) move_off(current_cpu());
+      if (!on_callers_cpu()) take_items(participant);
+    }
     in_job_.fetch_sub(1);
   }
 }

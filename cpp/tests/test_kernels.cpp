@@ -1,6 +1,6 @@
 // The SIMD kernels (AVX2, AVX-512) against the portable reference on random layers of awkward shapes (0, 1, odd,
-// not multiples of 16), fp32 and fp16 weights; identical results for 1, 2 and 3 threads; the fast
-// tanh and sigmoid against libm.
+// not multiples of 16), fp32 and fp16 weights; identical results for 1, 2 and 3 threads, and with
+// every thread on one CPU; the fast tanh and sigmoid against libm.
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -8,6 +8,10 @@
 
 #include "../src/network.h"
 #include "check.h"
+
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 using namespace onnxgan;
 
@@ -91,6 +95,30 @@ void check_activation(const Kernel &kernel, Activation activation, double (*exac
           std::string(kernel.name) + " activation at " + std::to_string(x[i]) + ": " + std::to_string(y[i]));
 }
 
+// Every thread on one CPU (as a busy machine or a pinned process may leave them): the workers find
+// themselves on the caller's CPU, cannot move off it and leave each job to the caller; the results are
+// still complete and the same as with one thread.
+void check_one_cpu(const Kernel &kernel) {
+#ifdef __linux__
+  cpu_set_t allowed, one;
+  CHECK(sched_getaffinity(0, sizeof allowed, &allowed) == 0, "sched_getaffinity");
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  CHECK(sched_setaffinity(0, sizeof one, &one) == 0, "sched_setaffinity");
+  const Plan plan = random_plan(100, {256, 512, 784}, Activation::kTanh);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> z(size_t(40 * 100));
+  for (float &v : z) v = normal(rng);
+  for (int64_t n : {1, 16, 40}) {
+    const std::vector<float> one_thread = run(plan, kernel, false, 1, z, n);
+    CHECK(run(plan, kernel, false, 2, z, n) == one_thread, std::string(kernel.name) + " on one CPU, n=" + std::to_string(n));
+  }
+  CHECK(sched_setaffinity(0, sizeof allowed, &allowed) == 0, "sched_setaffinity");
+#else
+  (void)kernel;
+#endif
+}
+
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double tanh_exact(double x) { return std::tanh(x); }
 
@@ -108,6 +136,7 @@ int main() {
     compare_kernels(*fast, true);
     check_activation(*fast, Activation::kTanh, tanh_exact, 5e-7f);
     check_activation(*fast, Activation::kSigmoid, sigmoid, 5e-7f);
+    check_one_cpu(*fast);
   }
   check_activation(portable_kernel(), Activation::kTanh, tanh_exact, 2e-7f);
   check_activation(portable_kernel(), Activation::kSigmoid, sigmoid, 2e-7f);
