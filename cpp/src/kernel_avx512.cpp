@@ -27,6 +27,7 @@ struct Avx512 {
   static Reg where_tiny(Reg x, Reg otherwise, float bound) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(x), set1(bound), _CMP_LT_OQ), otherwise, x);
   }
+  static Reg load_columns(const float *c, int64_t columns) { return _mm512_maskz_loadu_ps(__mmask16((1u << columns) - 1), c); }
   static void store(float *c, Reg x, int64_t columns) {  // the first `columns` (1..16) lanes
     _mm512_mask_storeu_ps(c, __mmask16((1u << columns) - 1), x);
   }
