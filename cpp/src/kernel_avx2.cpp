@@ -28,14 +28,16 @@ struct Avx2 {
   static Reg where_tiny(Reg x, Reg otherwise, float bound) {
     return _mm256_blendv_ps(otherwise, x, _mm256_cmp_ps(_mm256_andnot_ps(set1(-0.0f), x), set1(bound), _CMP_LT_OQ));
   }
+  static __m256i first_lanes(int64_t columns) {  // all ones in lanes 0 .. columns - 1
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(columns)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
   static Reg load_columns(const float *c, int64_t columns) {  // the first `columns` (1..8) lanes, zeros after
     if (columns == kLanes) return _mm256_loadu_ps(c);
-    return _mm256_maskload_ps(c, _mm256_cmpgt_epi32(_mm256_set1_epi32(int(columns)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    return _mm256_maskload_ps(c, first_lanes(columns));
   }
   static void store(float *c, Reg x, int64_t columns) {  // the first `columns` (1..8) lanes
     if (columns == kLanes) return _mm256_storeu_ps(c, x);
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(columns)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    _mm256_maskstore_ps(c, mask, x);
+    _mm256_maskstore_ps(c, first_lanes(columns), x);
   }
 };
 
