@@ -1,6 +1,7 @@
 """gan-train end to end: outputs, exact resume, Ctrl-C, user mistakes (CliRunner and real processes)."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -267,3 +268,31 @@ def test_resume_refuses_data_that_shrank_below_the_checkpoints_place(tmp_path):
     result = CliRunner().invoke(gan_train, ["--resume", str(tmp_path / "run"), "--steps", "6"])
     assert result.exit_code == 2 and "has only 2 batches per epoch" in result.output, result.output
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_channels_last_conv_models_match_the_default_layout():
+    """The CPU fast path for conv models (channels-last G and D, as GANTrainer sets them up) against the
+    plain layout: the same images, scores and gradients within float rounding. (One Adam step is no
+    judge: its first update is lr * sign(grad), which flips on gradients that are only rounding.)"""
+    from onnxgan.train.config import ModelConfig, TrainConfig
+    from onnxgan.train.trainer import GANTrainer
+
+    config = ModelConfig(name="dcgan", g_hidden=(16, 8), d_hidden=(8, 16)).resolved()
+    torch.manual_seed(0)
+    trainer = GANTrainer(config, TrainConfig(batch_size=8, amp="none"), torch.device("cpu"))
+    assert trainer.memory_format == torch.channels_last
+    assert any(not p.is_contiguous() for p in trainer.D.parameters())  # really channels-last
+    plain_G, plain_D = (copy.deepcopy(m).to(memory_format=torch.contiguous_format) for m in (trainer.G, trainer.D))
+    z = torch.randn(8, config.latent_dim, generator=torch.Generator().manual_seed(1))
+    results = []
+    for G, D in ((trainer.G, trainer.D), (plain_G, plain_D)):
+        D.eval()  # no dropout: rand_like fills a channels-last mask in another order (as random, not equal)
+        images = G(z)  # (8, 1, 28, 28), BatchNorm on batch statistics
+        scores = D(images)  # (8,)
+        grads = torch.autograd.grad(scores.sum(), list(G.parameters()))
+        results.append((images, scores, grads))
+    (images, scores, grads), (plain_images, plain_scores, plain_grads) = results
+    torch.testing.assert_close(images, plain_images, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(scores, plain_scores, rtol=1e-5, atol=1e-5)
+    for grad, plain in zip(grads, plain_grads):
+        torch.testing.assert_close(grad, plain, rtol=1e-4, atol=1e-5)

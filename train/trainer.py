@@ -16,7 +16,7 @@ from onnxgan.errors import UserError, first_line
 
 from . import losses
 from .augment import augment
-from .config import ModelConfig, TrainConfig
+from .config import CONV_MODELS, ModelConfig, TrainConfig
 from .distributed import World
 from .models import build_models
 
@@ -56,6 +56,11 @@ class GANTrainer:
             raise UserError(f"--batch-size {train_config.batch_size} must be a multiple of the minibatch-stddev "
                             f"group ({model_config.d_mbstd_group})")
         G, D = build_models(model_config)
+        # Conv models on the CPU run channels-last (NHWC, oneDNN's own layout): dcgan's step 1.1x faster in
+        # fp32 and 1.03x in bf16 on a Zen 5, batch 64, measured against the default layout in one process.
+        self.memory_format = (torch.channels_last if model_config.name in CONV_MODELS and device.type == "cpu"
+                              else torch.contiguous_format)
+        G, D = G.to(memory_format=self.memory_format), D.to(memory_format=self.memory_format)
         if train_config.sync_bn:
             if device.type != "cuda" or not world.distributed:
                 raise UserError("--sync-bn needs several CUDA processes (torchrun on GPUs); drop it here")
@@ -108,6 +113,7 @@ class GANTrainer:
         """The step's work, all on the device (a CUDA graph can capture it); ``step`` picks the D steps
         that take the lazy penalties."""
         for k, (real, real_labels) in enumerate(batches):
+            real = real.contiguous(memory_format=self.memory_format)  # (N, C, H, W), G's and D's layout
             n = real.shape[0]
             z = torch.randn(n, self.latent_dim, device=self.device)  # (N, latent_dim)
             fake_labels = self._fake_labels(n)
