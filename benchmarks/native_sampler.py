@@ -1,6 +1,6 @@
 """The native sampler against onnxruntime on the seed MLP generator (100-256-512-1024-784), one process.
 
-For batch 1, 16, 256, 4096 and threads 1 and 2, four runners compute the same images from the same z:
+For batch 1, 16, 64, 256, 4096 and threads 1 and 2, four runners compute the same images from the same z:
 
   native          onnxgan.runtime._native.Model, fp32 weights, its best kernel (or --kernel)
   native-fp16     the same with precision="float16" (weights stored as fp16, fp32 arithmetic)
@@ -9,14 +9,23 @@ For batch 1, 16, 256, 4096 and threads 1 and 2, four runners compute the same im
 
 Rounds are interleaved across runners, with an idle gap before each (so no runner's spinning threads
 steal the cores from the next); a cell is the best and the median over rounds of one round's mean time
-per call. "x ort" is the runner's median over the better onnxruntime median of the same batch and
-threads (below 1: faster). With one thread all the work runs on the calling thread, so "cpu us" (its
-best CPU time per call) and "x ort cpu" show the cost of a call without the time that other tenants of
-a shared machine took the core. GFLOP/s counts 2 * 1,468,416 FLOPs per sample. "% peak" is of the FMA
-peak that cpp/tests/fma_peak.cpp measures on one core for the kernel's instruction set, times the
-threads (the probe is built with cpp/; --probe finds it). "% sgemm" is of numpy's sgemm (OpenBLAS) on
-the same four layer shapes at the same batch and thread count, measured in a subprocess
-(OPENBLAS_NUM_THREADS).
+per call. "spread" is that median over the best, minus 1: what waking threads, spinning and other
+tenants cost a typical round. "p90 call" is the 90th percentile of single calls over all rounds;
+"idle call" the median over rounds of a round's first call, which comes after the idle gap and finds
+the native workers asleep: the latency of a call made now and then. "x ort" is the runner's
+median over the better onnxruntime median of the same batch and threads (below 1: faster). With one
+thread all the work runs on the calling thread, so "cpu us" (its best CPU time per call) and "x ort
+cpu" show the cost of a call without the time that other tenants of a shared machine took the core.
+GFLOP/s counts 2 * 1,468,416 FLOPs per sample. "% peak" is of the FMA peak that cpp/tests/fma_peak.cpp
+measures on one core for the kernel's instruction set, times the threads (the probe is built with
+cpp/; --probe finds it). "% sgemm" is of numpy's sgemm (OpenBLAS) on the same four layer shapes at the
+same batch and thread count, measured in a subprocess (OPENBLAS_NUM_THREADS). "binding" is the cost of
+one Model.generate call on an empty batch (argument checks, the output array, the model's mutex,
+releasing the GIL; no kernel work): the Python binding's per-call overhead. The load average is
+printed before and after: a run beside other work says little (docs/native.md; raise the run's
+scheduling group weight with `echo -20 > /proc/$$/autogroup` in its shell). The goals of issue 15,
+item 1 (two threads: batch 16 to 256 at >= 1.2x onnxruntime's throughput and >= 88% of the FMA peak,
+batch 1 at <= 0.5x its latency; all on medians) are checked at the end.
 
     python benchmarks/native_sampler.py [--rounds 15] [--probe build/native/onnxgan_fma_peak] [--kernel avx2]
 """
@@ -97,34 +106,55 @@ def sgemm_gflops(batch: int, threads: int, rounds: int) -> float:
     return FLOPS_PER_SAMPLE * batch / seconds / 1e9
 
 
-def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def binding_overhead(model: _native.Model) -> float:
+    """Seconds per Model.generate call on a (0, 100) z: the binding's work without the kernel's."""
+    z = np.zeros((0, WIDTHS[0]), np.float32)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(2000):
+            model.generate(z)
+        best = min(best, (time.perf_counter() - start) / 2000)
+    return best
+
+
+Series = dict[str, list[float]]  # runner name -> one value per round or per call
+
+
+def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> tuple[Series, Series, Series]:
     """Wall and calling-thread CPU seconds per call of each runner, one entry per round, rounds
-    interleaved across runners."""
+    interleaved across runners; and the wall seconds of every single call."""
     calls = {}
     for name, run in runners.items():  # warm up, and size a round to about ROUND_SECONDS
         run(z)
         start = time.perf_counter()
         run(z)
         calls[name] = max(1, int(ROUND_SECONDS / max(time.perf_counter() - start, 1e-6)))
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    cpu: dict[str, list[float]] = {name: [] for name in runners}
+    times: Series = {name: [] for name in runners}
+    cpu: Series = {name: [] for name in runners}
+    single: Series = {name: [] for name in runners}
     for round_index in range(rounds):
         names = list(runners)
         names = names[round_index % len(names):] + names[:round_index % len(names)]  # rotate who goes first
         for name in names:
             time.sleep(IDLE_GAP)
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            for _ in range(calls[name]):
-                runners[name](z)
-            times[name].append((time.perf_counter() - start) / calls[name])
+            run, clock = runners[name], time.perf_counter
+            ticks = [0.0] * (calls[name] + 1)
+            start_cpu = time.thread_time()
+            ticks[0] = clock()
+            for i in range(calls[name]):
+                run(z)
+                ticks[i + 1] = clock()
+            times[name].append((ticks[-1] - ticks[0]) / calls[name])
             cpu[name].append((time.thread_time() - start_cpu) / calls[name])
-    return times, cpu
+            single[name] += list(np.diff(ticks))
+    return times, cpu, single
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--batches", default="1,16,256,4096")
+    parser.add_argument("--batches", default="1,16,64,256,4096")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--probe", type=Path, default=Path("build/native/onnxgan_fma_peak"),
                         help="the FMA peak probe built with cpp/ (cmake -S cpp -B build/native)")
@@ -136,9 +166,13 @@ def main() -> None:
     peak = fma_peak(args.probe)
     kernel = _native.Model.from_bytes(data, threads=1, kernel=args.kernel).kernel
     print(f"native kernel: {kernel}; FMA peak GFLOP/s of one core: {peak or 'not measured (no --probe)'}; "
-          f"onnxruntime {ort.__version__}; {args.rounds} rounds")
-    header = (f"{'batch':>5} {'thr':>3} {'runner':<12} {'best us':>10} {'median us':>10} {'samples/s':>10} "
-              f"{'GFLOP/s':>8} {'% peak':>7} {'% sgemm':>8} {'x ort':>6} {'cpu us':>9} {'x ort cpu':>9}")
+          f"onnxruntime {ort.__version__}; {args.rounds} rounds; load average before: {os.getloadavg()[0]:.2f}")
+    binding = binding_overhead(_native.Model.from_bytes(data, threads=1, kernel=kernel))
+    print(f"binding: {binding * 1e6:.2f} us per Model.generate call (empty batch)")
+    header = (f"{'batch':>5} {'thr':>3} {'runner':<12} {'best us':>10} {'median us':>10} {'spread':>7} "
+              f"{'p90 call':>9} {'idle call':>9} {'samples/s':>10} {'GFLOP/s':>8} {'% peak':>7} {'% sgemm':>8} "
+              f"{'x ort':>6} {'cpu us':>9} {'x ort cpu':>9}")
+    goals = []
     print(header)
     for threads in [int(t) for t in args.threads.split(",")]:
         native = {"threads": threads, "kernel": kernel}
@@ -152,7 +186,8 @@ def main() -> None:
                 error = float(np.abs(runners[name](z) - reference).max())
                 assert error <= (1e-4 if name == "native" else 2e-3), f"{name} batch {batch}: max error {error:.2g}"
             rounds = max(3, args.rounds // 3) if batch >= 4096 else args.rounds
-            times, cpu = measure(runners, z, rounds)
+            times, cpu, single = measure(runners, z, rounds)
+            round_starts = {name: range(0, len(single[name]), len(single[name]) // rounds) for name in single}
             medians = {name: statistics.median(t) for name, t in times.items()}
             ort_best = min(medians["ort-spin"], medians["ort-nospin"])
             ort_cpu = min(min(cpu["ort-spin"]), min(cpu["ort-nospin"]))
@@ -160,13 +195,25 @@ def main() -> None:
             isa_peak = threads * peak[kernel] if kernel in peak else None
             for name, t in times.items():
                 gflops = FLOPS_PER_SAMPLE * batch / min(t) / 1e9
+                if name == "native" and threads == 2 and isa_peak:
+                    median_gflops = FLOPS_PER_SAMPLE * batch / medians[name] / 1e9
+                    goals.append((batch, ort_best / medians[name], 100 * median_gflops / isa_peak))
                 peak_text = f"{100 * gflops / isa_peak:6.0f}%" if isa_peak and name.startswith("native") else ""
                 # One thread: all the work is on the calling thread, so its CPU time is the cost of a call
                 # without the time other tenants of the machine took the core.
                 cpu_text = f"{min(cpu[name]) * 1e6:9.1f} {min(cpu[name]) / ort_cpu:9.2f}" if threads == 1 else ""
                 print(f"{batch:5d} {threads:3d} {name:<12} {min(t) * 1e6:10.1f} {medians[name] * 1e6:10.1f} "
+                      f"{100 * (medians[name] / min(t) - 1):6.0f}% {np.percentile(single[name], 90) * 1e6:9.1f} "
+                      f"{statistics.median(single[name][start] for start in round_starts[name]) * 1e6:9.1f} "
                       f"{batch / min(t):10.0f} {gflops:8.1f} {peak_text:>7} {100 * gflops / sgemm:7.0f}% "
                       f"{medians[name] / ort_best:6.2f} {cpu_text}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    for batch, speedup, percent in goals:  # issue 15, item 1, on medians
+        if batch == 1:
+            print(f"goal batch 1, 2 threads: native fp32 latency {1 / speedup:.2f}x onnxruntime's (goal <= 0.5x)")
+        elif 16 <= batch <= 256:
+            print(f"goal batch {batch}, 2 threads: native throughput {speedup:.2f}x onnxruntime's (goal >= 1.2x) "
+                  f"at {percent:.0f}% of the {kernel} FMA peak on its median (goal >= 88%)")
 
 
 if __name__ == "__main__":
