@@ -7,12 +7,13 @@ shuffle, Sigmoid + BCELoss, the G step before the D step, fresh label tensors ev
 ``.item()`` on both losses every step. onnxgan runs as gan-train does by default (``--amp auto``: bf16
 autocast on CPUs with native bf16); the table says which ran.
 
-Second table: ``dcgan`` (batch 64) as gan-train runs it now against its anchor, the same loop in fp32
-(``--amp none``), which is how it ran before ``--amp auto`` (its "current rate" in issue 15).
+Second table: ``GANTrainer.step`` of ``dcgan`` (batch 64, MNIST batches) as gan-train runs it now
+(``--amp auto``, channels-last on the CPU) against its anchor, the step as it ran before both (fp32, the
+default contiguous layout): issue 15's "current rate".
 Rounds are interleaved (the machine is shared and noisy); the median of each side and their ratio are
 printed.
 
-    python benchmarks/train_speed.py [--steps 300] [--dcgan-steps 100] [--rounds 3] [--device cpu]
+    python benchmarks/train_speed.py [--steps 300] [--dcgan-steps 60] [--rounds 3] [--device cpu]
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from onnxgan.train.config import ModelConfig, TrainConfig
 from onnxgan.train.data import load_mnist
 from onnxgan.train.loop import train
-from onnxgan.train.trainer import native_bf16_cpu
+from onnxgan.train.trainer import GANTrainer, native_bf16_cpu
 
 LATENT, G_HIDDEN, D_HIDDEN, BATCH = 100, (256, 512, 1024), (1024, 512, 256), 64
 WARMUP = 50  # steps excluded from both rates (first allocations, thread pools, lazy imports)
@@ -124,6 +125,27 @@ def onnxgan_steps(data, model_config: ModelConfig, steps: int, device: str, fold
     return (last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"]), ran
 
 
+def trainer_steps(dataset: TensorDataset, model_config: ModelConfig, steps: int, device: torch.device,
+                  before: bool) -> tuple[float, str]:
+    """Steps/s of ``GANTrainer.step`` on batches of ``dataset`` after 5 untimed steps, and the amp that
+    ran. ``before``: fp32 with every tensor in the default contiguous layout, as the step ran before
+    --amp auto and channels-last."""
+    trainer = GANTrainer(model_config, TrainConfig(batch_size=BATCH, amp="none" if before else "auto"), device)
+    if before:
+        trainer.memory_format = torch.contiguous_format
+        for module in (trainer.G, trainer.D, trainer.G_ema):
+            module.to(memory_format=torch.contiguous_format)
+    (images,) = dataset.tensors  # (N, 1, 28, 28) in [-1, 1]
+    batches = [images[i * BATCH:(i + 1) * BATCH].to(device) for i in range(steps + 5)]
+    for step, real in enumerate(batches[:5]):
+        trainer.step([(real, None)], step)
+    start = time.perf_counter()
+    for step, real in enumerate(batches[5:]):
+        trainer.step([(real, None)], step)
+    trainer.read_stats()  # waits for the device
+    return steps / (time.perf_counter() - start), trainer.amp
+
+
 def print_table(title: str, rows: dict[str, list[float]], goal: str) -> None:
     """Median steps/s per row; the last row is the anchor of the ratio."""
     medians = {name: statistics.median(rates) for name, rates in rows.items()}
@@ -138,7 +160,7 @@ def print_table(title: str, rows: dict[str, list[float]], goal: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--dcgan-steps", type=int, default=100)
+    parser.add_argument("--dcgan-steps", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -155,13 +177,13 @@ def main() -> None:
             folder = Path(tmp) / f"round{round_index}"
             ours, amp = onnxgan_steps(data, mlp, args.steps, args.device, folder / "mlp")
             theirs = baseline_steps(dataset, args.steps, device)
-            dc_now, dc_amp = onnxgan_steps(data, dcgan, args.dcgan_steps, args.device, folder / "dcgan")
-            dc_fp32, _ = onnxgan_steps(data, dcgan, args.dcgan_steps, args.device, folder / "dcgan-fp32", amp="none")
+            dc_now, dc_amp = trainer_steps(dataset, dcgan, args.dcgan_steps, device, before=False)
+            dc_fp32, _ = trainer_steps(dataset, dcgan, args.dcgan_steps, device, before=True)
             if round_index:
                 for rows, name, rate in ((mlp_rows, f"onnxgan (amp {amp})", ours),
                                          (mlp_rows, "gan.py baseline", theirs),
-                                         (dcgan_rows, f"dcgan (amp {dc_amp})", dc_now),
-                                         (dcgan_rows, "dcgan fp32 (before)", dc_fp32)):
+                                         (dcgan_rows, f"dcgan (amp {dc_amp}, NHWC)", dc_now),
+                                         (dcgan_rows, "dcgan fp32, NCHW (before)", dc_fp32)):
                     rows.setdefault(name, []).append(rate)
                 print(f"round {round_index}: onnxgan {ours:7.1f}  baseline {theirs:7.1f}  dcgan {dc_now:6.1f}  "
                       f"dcgan fp32 {dc_fp32:6.1f} steps/s", flush=True)
