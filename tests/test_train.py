@@ -296,3 +296,33 @@ def test_channels_last_conv_models_match_the_default_layout():
     torch.testing.assert_close(scores, plain_scores, rtol=1e-5, atol=1e-5)
     for grad, plain in zip(grads, plain_grads):
         torch.testing.assert_close(grad, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_collapse_warnings_wait_for_a_trend_or_the_run_end():
+    """A run's first scores are low by nature: warnings come when recall and the rarest class both stop
+    improving, or at the run's last score, never for a run that is still climbing."""
+    from onnxgan.train.loop import QualityScorer
+
+    def result(recall: float, rarest: float) -> dict:
+        histogram = [rarest] + [(1 - rarest) / 9] * 9
+        return {"fid": 50.0, "fid_floor": 2.3, "kid": 0.1, "precision": 0.5, "recall": recall,
+                "class_histogram": histogram, "rarest_class_share": rarest, "rarest_class": 0}
+
+    class Scripted:
+        def __init__(self, results):
+            self.results = iter(results)
+
+        def evaluate(self, pixels, requested_labels=None, seed=0):
+            return next(self.results)
+
+    class StillG:
+        def images(self, z, labels):
+            return np.zeros((len(z), 1, 28, 28), np.float32)
+
+    script = [(result(0.05, 0.02), False), (result(0.15, 0.03), False), (result(0.12, 0.03), False),
+              (result(0.30, 0.09), False), (result(0.10, 0.02), True)]
+    scorer = QualityScorer(Scripted([r for r, _ in script]), torch.zeros(4, 8), None)
+    warned = [bool(scorer.score(StillG(), final=final)["warnings"]) for _, final in script]
+    assert warned == [False, False, True, False, True]
+    first_alone = QualityScorer(Scripted([result(0.05, 0.001)]), torch.zeros(4, 8), None)
+    assert len(first_alone.score(StillG(), final=True)["warnings"]) == 2  # a one-score run still hears it
