@@ -12,6 +12,9 @@ struct Avx512 {
   using Reg = __m512;
   static constexpr int kLanes = 16;
   static constexpr int kMaxRows = 12;
+  // 16 rows as 8 + 8 rather than 12 + 4, whose 8 accumulators barely cover the FMA latency: Zen 5,
+  // median per call, batch 16 one thread 208 -> 200 us, two threads 140 -> 131.
+  static constexpr bool kBalancedHeights = true;
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg set1(float v) { return _mm512_set1_ps(v); }
   static Reg load(const float *p) { return _mm512_load_ps(p); }

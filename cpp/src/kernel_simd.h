@@ -5,10 +5,13 @@
 //
 // A tile is kRows rows x kVectors vectors of V::kLanes columns: the accumulators are named variables
 // (GCC 12 spills an accumulator array to memory); the tile stores its sums, then one pass over the
-// stored block adds the bias and applies the activation (finish). Vector v of a tile starting at panel p reads columns 16p + v * kLanes ...:
-// with 8 lanes both vectors lie in panel p, with 16 lanes vector v is panel p + v.
+// stored block adds the bias and applies the activation (finish). Vector v of a tile starting at panel p
+// reads columns 16p + v * kLanes ...: with 8 lanes both vectors lie in panel p, with 16 lanes vector v
+// is panel p + v.
 #ifndef ONNXGAN_KERNEL_SIMD_H
 #define ONNXGAN_KERNEL_SIMD_H
+
+#include <algorithm>
 
 #include "kernel.h"
 
@@ -126,8 +129,10 @@ void finish(const PackedLayer &layer, int64_t p, int vectors, int rows, float *c
 
 // Each panel's weights are one sequential stream (in rows of 64 bytes for fp32, 32 for fp16), first read
 // from L3 (no layer of the seed MLP fits L2); prefetching 2 KB ahead in each stream keeps more reads in
-// flight than the hardware prefetcher does. Measured on Zen 5, one thread, loaded machine, median
-// per call: batch 1 67 -> 57 us, batch 16 334 -> 306 us (AVX2 kernel 623 -> 528), batch 256 3622 -> 3498.
+// flight than the hardware prefetcher does. Zen 5, one thread: no change on warm calls (batch 1 54 us,
+// batch 16 198 us either way), a gain where the weights come from a contended L3 or DRAM (beside
+// training jobs, rounds of a few calls after an idle gap: batch 1 67 -> 57 us, batch 16 334 -> 306,
+// AVX2 kernel 623 -> 528; p90 of single calls at batch 64 4.9 -> 3.0 ms).
 constexpr size_t kPrefetchBytes = 2048;
 template <class Weight>
 void prefetch_ahead(const Weight *row) { __builtin_prefetch(reinterpret_cast<const char *>(row) + kPrefetchBytes); }
@@ -160,8 +165,8 @@ __attribute__((noinline)) void tile(const float *a, size_t lda, const PackedLaye
 #undef ONNXGAN_ROW
 #undef ONNXGAN_STORE
 
-// All rows of one tile column in as few tiles as fit kMaxRows rows, of balanced heights: 16 rows run as
-// 8 + 8 on AVX-512 rather than 12 + 4, whose 8 accumulators would wait on FMA latency.
+// All rows of one tile column in as few tiles as fit kMaxRows rows: full tiles and the remainder, or, where
+// V::kBalancedHeights, heights that differ by at most one (see the traits for what was measured).
 template <class V, class Weight, int kVectors>
 void tile_column(const GemmTask &task, int64_t p) {
   constexpr int kFull = V::kMaxRows;
@@ -176,7 +181,7 @@ void tile_column(const GemmTask &task, int64_t p) {
   const int64_t tiles = (task.rows + kFull - 1) / kFull;
   float *c = task.c + p * kPanelWidth;
   for (int64_t t = 0, r = 0; t < tiles; ++t) {
-    const int64_t rows = task.rows * (t + 1) / tiles - r;  // heights differ by at most one
+    const int64_t rows = V::kBalancedHeights ? task.rows * (t + 1) / tiles - r : std::min<int64_t>(kFull, task.rows - r);
     kTiles[rows](task.a + r * task.lda, task.lda, *task.layer, p, c + r * task.ldc, task.ldc);
     r += rows;
   }

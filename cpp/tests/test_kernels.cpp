@@ -58,8 +58,9 @@ std::string describe(int64_t latent, const std::vector<int64_t> &widths, int64_t
 void compare_kernels(const Kernel &fast, bool half) {
   const std::vector<std::vector<int64_t>> shapes = {{1}, {16}, {17, 3}, {33, 1, 40}, {100, 64, 31}, {256, 48}};
   const int64_t latents[] = {1, 5, 100};
-  // Tile heights: every one from 1 to 12 (12 = a full AVX-512 tile), split into balanced tiles (13 =
-  // 6 + 7, 16 = 8 + 8 on AVX-512; 16 = 5 + 5 + 6 on AVX2), and row chunks of both thread splits (97, 200).
+  // Tile heights: every one from 1 to 12 (12 = a full AVX-512 tile), several tiles per column (AVX-512
+  // balanced: 13 = 6 + 7, 16 = 8 + 8; AVX2 full ones and the rest: 16 = 6 + 6 + 4), and row chunks of
+  // both thread splits (97, 200).
   const int64_t batches[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 25, 31, 32, 33, 61, 97, 200};
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const auto &widths : shapes)
