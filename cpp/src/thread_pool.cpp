@@ -43,6 +43,8 @@ void move_off(int cpu) {
   cpu_set_t others = allowed;
   CPU_CLR(cpu, &others);
   if (sched_setaffinity(0, sizeof others, &others) == 0) sched_setaffinity(0, sizeof allowed, &allowed);
+#else
+  (void)cpu;
 #endif
 }
 
