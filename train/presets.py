@@ -32,8 +32,9 @@ PRESETS = {p.name: p for p in (
     Preset("quality-10min", "the default recipe trained for about 10 minutes on 2 CPU cores (30000 steps)",
            {"steps": 30000}),
     Preset("mlp-10min", "the unconditional G 100-256-512-1024-784 (BatchNorm while training, a plain MLP once "
-           "exported) with the default recipe, but one learning rate (5e-4) for G and D, for about 10 minutes on 2 "
-           "CPU cores", {"model": "mlp-bn", "cond": False, "d_lr": 0.0, "steps": 30000}),
+           "exported), the default recipe with batch 512 and one learning rate (1e-3) for G and D, 10000 steps: "
+           "about 8 minutes on 2 CPU cores in fp32, 3 with native bf16",
+           {"model": "mlp-bn", "cond": False, "batch_size": 512, "lr": 1e-3, "d_lr": 0.0, "steps": 10000}),
     Preset("keras-mlp", "Keras MLP GAN: G 100-256-512-1024-784, D 784-1024-512-256-1, LeakyReLU 0.2, "
            "dropout 0.3, Glorot, Adam(2e-4, 0.5), BCE, batch 128, 6400 steps",
            {"model": "mlp", "cond": False, "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (1024, 512, 256),
