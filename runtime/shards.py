@@ -29,8 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from onnxgan.cli import raise_terminated
-from onnxgan.errors import Terminated, UserError
+from onnxgan.errors import Terminated, UserError, raise_terminated
 from onnxgan.files import atomic_write, new_folder
 
 from .latent import latent

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CommandError, Terminated
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CommandError, Terminated, raise_terminated
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -21,11 +21,6 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def fail(prog: str, message: str, code: int) -> NoReturn:
     click.echo(f"{prog}: error: {message}", err=True)
     sys.exit(code)
-
-
-def raise_terminated(signum: int, frame: Any) -> NoReturn:
-    """The SIGTERM handler of every command: SIGTERM unwinds like Ctrl-C, running the same clean-ups."""
-    raise Terminated
 
 
 class Command(click.Command):

@@ -9,6 +9,8 @@ Exit codes, the same for every command (README lists them):
 """
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -20,6 +22,12 @@ class Terminated(BaseException):
     """SIGTERM, raised like Ctrl-C's KeyboardInterrupt (a BaseException, so that no ``except Exception``
     swallows it, and every clean-up in a ``finally`` or ``except BaseException`` runs: staging folders, temp
     files, worker pools); commands end with one line and exit code EXIT_TERMINATED."""
+
+
+def raise_terminated(signum: int, frame: Any) -> NoReturn:
+    """The SIGTERM handler of every command (and of the launcher while it imports one): SIGTERM unwinds
+    like Ctrl-C, running the same clean-ups."""
+    raise Terminated
 
 
 class CommandError(Exception):

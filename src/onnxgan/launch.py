@@ -11,18 +11,13 @@ from __future__ import annotations
 import importlib
 import signal
 import sys
-from typing import Any, NoReturn
 
-from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
-
-
-def _raise_terminated(signum: int, frame: Any) -> NoReturn:
-    raise Terminated
+from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, raise_terminated
 
 
 def _run(prog: str, module: str) -> None:
     """Import ``module`` (a command's module) with the signals turned into one line, then call its main."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         command = importlib.import_module(module).main
     except KeyboardInterrupt:
