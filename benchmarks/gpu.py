@@ -37,7 +37,7 @@ from onnxgan.train.config import ModelConfig, TrainConfig
 from onnxgan.train.models import build_models
 from onnxgan.train.trainer import GANTrainer
 
-MODES = {"eager": {}, "compile": {"compile": True}, "cuda-graph": {"cuda_graph": True}}
+MODES = {"eager": {"cuda_graph": "off"}, "compile": {"compile": True, "cuda_graph": "off"}, "cuda-graph": {"cuda_graph": "on"}}
 POOL = 8  # distinct random batches each trainer cycles through
 WARMUP_STEPS = 10  # > CapturedStep.WARMUP_STEPS + 1 (its capture), and enough for torch.compile's first graphs
 SAMPLERS = (("ort-cuda", "onnxruntime", "cuda"), ("ort-cpu", "onnxruntime", "cpu"), ("native", "native", "cpu"))

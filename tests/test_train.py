@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import signal
@@ -16,9 +17,12 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from onnxgan.errors import UserError
 from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.cli import main as gan_train
 from onnxgan.train import trainer as trainer_module
+from onnxgan.train.config import TrainConfig
+from onnxgan.train.distributed import World
 
 # Small widths keep each run to a second or two on CPU; the loop is the same as for the full model.
 TINY = ["--g-hidden", "32,64", "--d-hidden", "64,32", "--batch-size", "16", "--latent-dim", "8", "--eval-every", "0"]
@@ -119,6 +123,8 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     (["--resume", "/nonexistent/run"], "no such run directory or checkpoint"),
     (["--cuda-graph", "--device", "cpu"], "--cuda-graph needs --device cuda"),
     (["--sync-bn", "--device", "cpu"], "--sync-bn needs several CUDA processes"),
+    (["--cuda-graph", "on", "--device", "cpu"], "--cuda-graph needs --device cuda"),
+    (["--cuda-graph", "sometimes"], "--cuda-graph must be one of auto, on, off"),
     (["--amp", "fp8"], "--amp must be one of auto, none, bf16"),
     (["--loss", "l2"], "--loss must be one of ns, hinge, wgan-gp, rpgan"),
     (["--model", "dcgan", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "multiples of 4"),
@@ -222,6 +228,30 @@ def test_amp_auto_resolves_by_hardware_and_the_run_records_what_ran(tmp_path, mo
     assert result.exit_code == 0, result.output
     assert "bf16 autocast" in result.output
     assert json.loads((tmp_path / "run" / "config.json").read_text())["amp"] == "bf16"
+
+
+def test_cuda_graph_auto_captures_only_where_it_can_and_the_run_records_what_ran(tmp_path):
+    """auto is on for one CUDA process without --compile, extra D steps or penalties, off elsewhere and
+    never an error; on refuses each obstacle in one line; off is off. Resolution needs no GPU."""
+    cuda, cpu, one, two = torch.device("cuda"), torch.device("cpu"), World(), World(rank=0, size=2)
+    blocked = [(TrainConfig(), cpu, one), (TrainConfig(), cuda, two), (TrainConfig(compile=True), cuda, one),
+               (TrainConfig(d_steps=2), cuda, one), (TrainConfig(loss="wgan-gp"), cuda, one),
+               (TrainConfig(r1=1.0), cuda, one), (TrainConfig(loss="rpgan", gamma=0.1), cuda, one)]
+    assert trainer_module.resolve_cuda_graph(TrainConfig(), cuda, one)
+    assert not trainer_module.resolve_cuda_graph(TrainConfig(cuda_graph="off"), cuda, one)
+    for config, device, world in blocked:
+        assert not trainer_module.resolve_cuda_graph(config, device, world)
+        with pytest.raises(UserError, match="^--cuda-graph "):
+            trainer_module.resolve_cuda_graph(dataclasses.replace(config, cuda_graph="on"), device, world)
+    result = run_train("--steps", "2", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0 and "CUDA graph" not in result.output, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["cuda_graph"] is False
+
+
+def test_checkpoints_from_before_cuda_graph_auto_still_load():
+    """0.1 wrote cuda_graph as a bool: True is on, False is off (not auto, which would change the run)."""
+    for old, new in ((True, "on"), (False, "off")):
+        assert TrainConfig.from_dict({**TrainConfig().to_dict(), "cuda_graph": old}).cuda_graph == new
 
 
 def test_quality_scores_best_checkpoint_curves_and_report(tmp_path):

@@ -19,7 +19,7 @@ from onnxgan.errors import UserError
 
 from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES,
+from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES,
                      MODEL_NAMES, ModelConfig, TrainConfig)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
@@ -34,7 +34,7 @@ MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hid
 RECORDS = ("preset", "preset_overrides")  # TrainConfig fields set from --preset, not options of their own
 TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in RECORDS)
 CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out",
-                        "eval_every", "eval_samples"}
+                        "eval_every", "eval_samples", "cuda_graph"}
 MODEL_DEFAULTS, TRAIN_DEFAULTS = ModelConfig(), TrainConfig()
 
 
@@ -127,7 +127,9 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @_train_option("amp", "bf16 autocast for forward passes; auto: bf16 on CPUs that multiply bf16 natively (AVX-512 "
                       "BF16, AMX), fp32 elsewhere.", metavar="|".join(AMPS))
 @_train_option("compile", "torch.compile G and D (first steps pay the compile time).")
-@_train_option("cuda_graph", "Replay each D+G step as one captured CUDA graph (CUDA only).")
+@_train_option("cuda_graph", "Replay each D+G step as one captured CUDA graph; auto: wherever it can (one CUDA "
+                             "process, no --compile, --d-steps 1, no gradient penalty). A bare --cuda-graph is on.",
+               metavar="|".join(CUDA_GRAPHS), is_flag=False, flag_value="on")
 @_train_option("sync_bn", "SyncBatchNorm across torchrun processes (CUDA only).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @click.pass_context

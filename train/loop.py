@@ -130,7 +130,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
         raise UserError(f"this run already has {position.step} steps; pass a larger --steps to train on")
     files.write_config({"model": model_config.to_dict(), "train": train_config.to_dict(),
                         "package_version": __version__, "torch_version": torch.__version__,
-                        "device": str(device), "amp": trainer.amp, "world_size": world.size,
+                        "device": str(device), "amp": trainer.amp, "cuda_graph": trainer.cuda_graph, "world_size": world.size,
                         "data": {"source": data.source, "images": count, "image_shape": list(data.image_shape)},
                         "batches_per_epoch": batches_per_epoch, "total_steps": last_step})
 
@@ -155,7 +155,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
 
     if world.is_main:
         print(f"training {model_config.name} on {data.source} ({count} images, {world.size} process(es), "
-              f"{device}{', bf16 autocast' if trainer.amp == 'bf16' else ''}) -> {files.root}", file=sys.stderr)
+              f"{device}{', bf16 autocast' if trainer.amp == 'bf16' else ''}"
+              f"{', CUDA graph' if trainer.cuda_graph else ''}) -> {files.root}", file=sys.stderr)
     last = files.checkpoints / "last.pt"
     mode = "quiet" if not world.is_main else {None: "bar" if sys.stderr.isatty() else "lines",
                                                 True: "bar", False: "lines"}[progress]
