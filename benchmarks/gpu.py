@@ -14,7 +14,7 @@ on the GPU vs onnxruntime (CUDA, CPU) vs the native kernel. Needs CUDA; without 
 benchmarks/gpu_check.py calls train_rates, sampling_runners and sample_rates (the one-command GPU check).
 
 Rounds are interleaved; each cell is the median over rounds, the ratio the anchor's median time over the
-runner's (above 1: faster). Written without a GPU at hand (none in this project's machines): never run.
+runner's (above 1: faster). Run on an H200 on 2026-11-30 through benchmarks/gpu_check.py (docs/gpu.md).
 
     python benchmarks/gpu.py [--model mlp] [--batch-size 64] [--amp none|bf16] [--steps 200] [--rounds 5]
                              [--batches 256,4096]
@@ -39,6 +39,7 @@ from onnxgan.train.trainer import GANTrainer
 
 MODES = {"eager": {"cuda_graph": "off"}, "compile": {"compile": True, "cuda_graph": "off"}, "cuda-graph": {"cuda_graph": "on"}}
 POOL = 8  # distinct random batches each trainer cycles through
+IDLE_GAP = 0.03  # s before each sampling runner's round: the previous runner's spinning threads go to sleep
 WARMUP_STEPS = 10  # > CapturedStep.WARMUP_STEPS + 1 (its capture), and enough for torch.compile's first graphs
 SAMPLERS = (("ort-cuda", "onnxruntime", "cuda"), ("ort-cpu", "onnxruntime", "cpu"), ("native", "native", "cpu"))
 Runner = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]  # z (N, latent), labels (N,) -> (N, C, H, W)
@@ -121,6 +122,12 @@ def sample_rates(runners: dict[str, Runner], model_config: ModelConfig, batch_si
         seconds: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(rounds):
             for name, run in runners.items():
+                # Without the gap the native kernel took 1.9 ms per batch of 64 on the H200 machine's 16-core
+                # Xeon, 0.34 ms in benchmarks/native_sampler.py, which leaves it: onnxruntime's 16 threads,
+                # one per core, spin after each call while the native kernel's 8 workers wait for cores.
+                # (The gap's effect here was not re-measured on a GPU machine: docs/gpu.md.)
+                time.sleep(IDLE_GAP)
+                run(z, labels)  # wakes the runner's own threads; the timed calls follow back to back
                 start = time.perf_counter()
                 for _ in range(10):
                     run(z, labels)
