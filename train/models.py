@@ -75,10 +75,11 @@ class MinibatchStd(nn.Module):
 
 class ProjectionHead(nn.Module):
     """D's features h (N, F) [+ labels (N,)] -> logits (N,), with the minibatch-stddev feature first
-    when the config asks for it."""
+    when the config asks for it; and, for --balance, class logits (N, d_classes) from the same h."""
 
     def __init__(self, config: ModelConfig, features: int):
         super().__init__()
+        self.classify = nn.Linear(features, config.d_classes) if config.d_classes else None  # h -> classes
         self.mbstd = MinibatchStd(config.d_mbstd_group) if config.d_mbstd_group else None
         features += 1 if self.mbstd is not None else 0
         self.linear = nn.Linear(features, 1)
@@ -88,7 +89,9 @@ class ProjectionHead(nn.Module):
             # the start (g_loss ~15 for dcgan); Xavier keeps it on the head's scale (as Miyato & Koyama).
             nn.init.xavier_uniform_(self.embed.weight)
 
-    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None, classes: bool = False):
+        if classes:
+            return self.forward(h, labels), self.classify(h)  # (N,), (N, d_classes)
         if self.mbstd is not None:
             h = self.mbstd(h)  # (N, F + 1)
         logits = self.linear(h).squeeze(1)  # (N,)
@@ -129,7 +132,15 @@ class MLPGenerator(nn.Module):
         return self.net(self.input(z, labels)).view(-1, *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
 
 
-class MLPDiscriminator(nn.Module):
+class Discriminator(nn.Module):
+    """What every D shares: images (N, C, H, W) [, labels (N,)] -> ``features`` (N, F) -> ``head``: logits
+    (N,), or with ``classes`` (logits (N,), class logits (N, d_classes)). A subclass builds both."""
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
+        return self.head(self.features(images), labels, classes)
+
+
+class MLPDiscriminator(Discriminator):
     """image (N, C, H, W) in [-1, 1] [, labels (N,)] -> logit (N,); sigmoid(logit) = P(real)."""
 
     def __init__(self, config: ModelConfig):
@@ -143,9 +154,6 @@ class MLPDiscriminator(nn.Module):
             width_in = width
         self.features = nn.Sequential(*layers)
         self.head = ProjectionHead(config, width_in)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(images), labels)
 
 
 class ProjectedConvGenerator(nn.Module):
@@ -178,7 +186,7 @@ class ConvGenerator(ProjectedConvGenerator):
             nn.ConvTranspose2d(narrow, config.image_shape[0], 4, stride=2, padding=1), nn.Tanh())
 
 
-class ConvDiscriminator(nn.Module):
+class ConvDiscriminator(Discriminator):
     """DCGAN D: (N, C, H, W) [, labels] -> 5x5/2 convs 64 -> 128, LeakyReLU, dropout -> logit (N,)."""
 
     def __init__(self, config: ModelConfig):
@@ -195,9 +203,6 @@ class ConvDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = ProjectionHead(config, width_in * side_h * side_w)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(images), labels)
-
 
 class UpsampleConvGenerator(ProjectedConvGenerator):
     """Keras DCGAN G: z [, labels] -> Dense -> (c0, H/4, W/4) -> nearest x2 -> 5x5 conv c1, ReLU ->
@@ -213,7 +218,7 @@ class UpsampleConvGenerator(ProjectedConvGenerator):
             nn.Tanh())
 
 
-class UpsampleConvDiscriminator(nn.Module):
+class UpsampleConvDiscriminator(Discriminator):
     """Keras DCGAN D: 5x5/2 conv c0, LeakyReLU, dropout -> 5x5/2 conv c1 -> zero pad right and bottom by
     one -> BatchNorm -> LeakyReLU, dropout -> logit."""
 
@@ -227,9 +232,6 @@ class UpsampleConvDiscriminator(nn.Module):
             nn.Conv2d(first, second, 5, stride=2, padding=2), nn.ZeroPad2d((0, 1, 0, 1)),
             batch_norm(config, second, dims=2), nn.LeakyReLU(config.leaky_slope), *dropout, nn.Flatten())
         self.head = ProjectionHead(config, second * (height // 4 + 1) * (width // 4 + 1))
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(images), labels)
 
 
 class FullyConnectedConvGenerator(ProjectedConvGenerator):
@@ -247,7 +249,7 @@ class FullyConnectedConvGenerator(ProjectedConvGenerator):
             nn.ConvTranspose2d(narrow, config.image_shape[0], 5, stride=2, padding=2, output_padding=1), nn.Tanh())
 
 
-class PoolingDiscriminator(nn.Module):
+class PoolingDiscriminator(Discriminator):
     """PaddlePaddle DCGAN D: 5x5 conv c0 + 2x2 max-pool, LeakyReLU -> 5x5 conv c1 + max-pool, BatchNorm,
     LeakyReLU -> fc f, BatchNorm, LeakyReLU -> logit. Convolutions keep the side (padding 2)."""
 
@@ -262,9 +264,6 @@ class PoolingDiscriminator(nn.Module):
             nn.LeakyReLU(slope), nn.Flatten(),
             nn.Linear(second * (height // 4) * (width // 4), fc), batch_norm(config, fc), nn.LeakyReLU(slope))
         self.head = ProjectionHead(config, fc)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(images), labels)
 
 
 ARCHITECTURES = {  # model name -> (G class, D class)
