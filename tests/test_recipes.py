@@ -23,7 +23,6 @@ RECIPES = {
     "rpgan-lazy-ttur": ["--loss", "rpgan", "--gamma", "1", "--reg-every", "3", "--d-lr", "5e-4"],
     "hinge-sn-mbstd": ["--loss", "hinge", "--d-spectral-norm", "--d-mbstd", "4"],
     "ns-augment-cond": ["--augment", "translation,cutout", "--cond", "--gamma", "0.1"],
-    "balance-mbstd": ["--no-cond", "--balance", "2", "--d-mbstd", "4"],
 }
 
 
@@ -52,38 +51,6 @@ def test_rpgan_losses_pair_real_with_fake():
     assert torch.allclose(losses.g_loss("rpgan", fake, real), expected_g)
     # Shifting every score by a constant changes nothing: only the differences count.
     assert torch.allclose(losses.d_loss("rpgan", real + 3, fake + 3), expected_d)
-
-
-def test_class_imbalance_is_zero_for_an_even_mix_and_log_k_for_one_class():
-    confident = torch.eye(4).repeat(3, 1) * 30  # (12, 4): three sure samples of each class
-    assert losses.class_imbalance(confident) < 1e-6
-    assert losses.class_imbalance(torch.zeros(5, 4)) < 1e-6  # every sample unsure: the mean is even too
-    one_class = torch.zeros(12, 4)
-    one_class[:, 2] = 30
-    assert torch.isclose(losses.class_imbalance(one_class), torch.log(torch.tensor(4.0)), atol=1e-4)
-    skewed = torch.randn(64, 10, generator=torch.Generator().manual_seed(1)) + torch.linspace(0, 3, 10)
-    skewed.requires_grad_(True)
-    before = losses.class_imbalance(skewed)
-    before.backward()
-    after = losses.class_imbalance(skewed.detach() - 0.5 * skewed.grad)
-    assert 0 < after < before  # a step down its gradient evens the mix
-
-
-def test_balance_gives_d_a_class_head_that_learns_the_real_classes(tmp_path):
-    """--balance: the unconditional D gets a class head of the data's class count, trained on the real
-    labels (its weights move from their start), while G stays the unconditional model that exports."""
-    out = tmp_path / "run"
-    assert run_train("--no-cond", "--balance", "1", "--steps", "3", "--seed", "2", "--out", str(out)).exit_code == 0
-    state = load_checkpoint(out / "checkpoints" / "last.pt")
-    config = ModelConfig.from_dict(state["model_config"])
-    assert (config.num_classes, config.d_classes) == (0, 10)
-    torch.manual_seed(2)
-    _, D = build_models(config)
-    assert state["D"]["head.classify.weight"].shape == (10, 32)  # TINY's D 64-32
-    assert not torch.equal(state["D"]["head.classify.weight"], D.state_dict()["head.classify.weight"])
-    plain = tmp_path / "plain"
-    assert run_train("--no-cond", "--steps", "3", "--seed", "2", "--out", str(plain)).exit_code == 0
-    assert load_checkpoint(plain / "checkpoints" / "last.pt")["G"].keys() == state["G"].keys()
 
 
 def test_squared_gradient_norms_of_a_linear_critic():

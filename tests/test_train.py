@@ -136,9 +136,6 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     (["--augment", "cutout", "--data", str(Path(__file__).parent / "data" / "tiny_side.npy")], "--augment needs"),
     (["--d-mbstd", "5"], "multiple of the minibatch-stddev group"),
     (["--d-lr", "-1"], "--d-lr"),
-    (["--balance", "-1"], "--balance must be in [0, 1000]"),
-    (["--balance", "1", "--cond"], "a conditional G draws the classes it is asked for"),
-    (["--balance", "1", "--no-cond", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "has no labels"),
     (["--reg-every", "0"], "--reg-every must be >= 1"),
     (["--init", "he"], "unknown init 'he'"),
 ])

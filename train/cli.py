@@ -121,8 +121,6 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
                callback=lambda ctx, param, value: tuple(part for part in value.split(",") if part),
                metavar="T,T", type=str)
 @_train_option("d_steps", "D steps per G step.")
-@_train_option("balance", "Unconditional G on labelled data: D learns the real classes and G is penalised, with "
-                          "this weight, for an uneven class mix in its batch (0: off).")
 @_train_option("ema_decay", "G EMA decay (0 turns EMA off); grids, scores and export use the EMA G.")
 @_train_option("eval_every", "Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
 @_train_option("eval_samples", "Samples per quality score.")
@@ -163,13 +161,8 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         classes = data.class_names if conditional else ()
         if conditional and data.labels is None:
             raise UserError(f"{data.source}: --cond needs labelled data (IDX labels, class subfolders or npz labels)")
-        if train_config.balance and (conditional or data.labels is None):
-            raise UserError("--balance evens out the classes of an unconditional G (--no-cond) on labelled data; "
-                            + ("a conditional G draws the classes it is asked for" if conditional else
-                               f"{data.source} has no labels"))
         model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
-                                           class_names=classes,
-                                           d_classes=len(data.class_names) if train_config.balance else 0).resolved()
+                                           class_names=classes).resolved()
         model_config.validate()
         if train_config.augment and min(model_config.image_shape[1:]) < AUGMENT_MIN_SIDE:
             raise UserError(f"--augment needs images of at least {AUGMENT_MIN_SIDE}x{AUGMENT_MIN_SIDE} pixels to move "
@@ -177,7 +170,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         run_dir = _new_run_dir(train_config, model_config, dry_run)
         train_config = dataclasses.replace(train_config, out=str(run_dir))
     else:
-        check_fits(data, model_config.image_shape, model_config.num_classes or model_config.d_classes)
+        check_fits(data, model_config.image_shape, model_config.num_classes)
     if dry_run:
         click.echo(json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(),
                                "run_dir": str(run_dir), "resume": resume,

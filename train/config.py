@@ -58,7 +58,6 @@ class ModelConfig:
     bn_eps: float = 1e-5  # BatchNorm epsilon (Keras uses 1e-3)
     d_spectral_norm: bool = False  # spectral normalisation of D's weights (Miyato et al. 2018)
     d_mbstd_group: int = 0  # minibatch standard deviation feature in D over groups of this size (0: off)
-    d_classes: int = 0  # D's class head for --balance: the data's label count (0: none)
 
     def resolved(self) -> "ModelConfig":
         """Fill model-dependent defaults (widths, dropout) so the record is complete."""
@@ -106,9 +105,6 @@ class ModelConfig:
             raise UserError(f"{self.num_classes} classes but {len(self.class_names)} class names")
         if not (self.d_mbstd_group == 0 or 2 <= self.d_mbstd_group <= 64):
             raise UserError(f"the minibatch-stddev group must be 0 (off) or 2..64, got {self.d_mbstd_group}")
-        if self.d_classes and (self.num_classes or not 2 <= self.d_classes <= 4096):
-            raise UserError(f"D's class head is for an unconditional model of 2..4096 classes, got {self.d_classes} "
-                            f"classes with {self.num_classes} conditioning classes")
         if not 1 <= self.label_dim <= 1024:
             raise UserError(f"label_dim must be in 1..1024, got {self.label_dim}")
 
@@ -153,10 +149,6 @@ class TrainConfig:
     reg_every: int = 1  # lazy regularisation: the penalties every k-th D step, weighted by k
     augment: tuple[str, ...] = ()  # DiffAugment for D (AUGMENTS), on real and fake alike
     d_steps: int = 1  # D steps per G step, each on its own batch
-    # An unconditional G on labelled data: D also learns the real images' classes (a class head, cross
-    # entropy, weight 1), and G's loss adds balance * KL(the mean class posterior of its batch || uniform)
-    # (CatGAN's marginal entropy, Springenberg 2016). 0: off.
-    balance: float = 0.0
     ema_decay: float = 0.998  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
     eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
     eval_samples: int = 2000
@@ -188,8 +180,6 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1")
         if self.loss not in LOSSES:
             raise UserError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if not 0.0 <= self.balance <= 1000.0:
-            raise UserError(f"--balance must be in [0, 1000], got {self.balance}")
         if self.r1 < 0 or self.gp_weight < 0 or self.gamma < 0:
             raise UserError(f"--r1, --gamma and --gp-weight must be >= 0, got {self.r1}, {self.gamma} and "
                             f"{self.gp_weight}")

@@ -134,9 +134,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                         "data": {"source": data.source, "images": count, "image_shape": list(data.image_shape)},
                         "batches_per_epoch": batches_per_epoch, "total_steps": last_step})
 
-    # labels for a conditional model's inputs, or for --balance's class head
-    batches = DeviceBatches(data, model_config.num_classes + model_config.d_classes > 0, train_config, world, device,
-                            position)
+    batches = DeviceBatches(data, model_config.num_classes > 0, train_config, world, device, position)
     fixed_z, fixed_labels = _fixed_latents(GRID_SIZE, model_config, train_config.seed, device)
     scorer = QualityScorer.for_run(model_config, train_config, device)
 

@@ -11,7 +11,6 @@ It is meant to be trained with zero-centred penalties on real and fake data (``-
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -39,13 +38,6 @@ def g_loss(kind: str, fake: torch.Tensor, real: torch.Tensor | None = None) -> t
     if kind == "rpgan":
         return F.softplus(real - fake).mean()
     return -fake.mean()
-
-
-def class_imbalance(class_logits: torch.Tensor) -> torch.Tensor:
-    """KL(mean class posterior over the batch || uniform) from D's class logits (N, K): 0 when the batch's
-    classes are even, log K when all of it is one class (--balance; CatGAN's marginal entropy, shifted)."""
-    marginal = F.softmax(class_logits, dim=1).mean(dim=0)  # (K,)
-    return (marginal * torch.log(marginal.clamp_min(1e-12))).sum() + math.log(class_logits.shape[1])
 
 
 def gradient_penalty(D: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,

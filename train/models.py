@@ -75,11 +75,10 @@ class MinibatchStd(nn.Module):
 
 class ProjectionHead(nn.Module):
     """D's features h (N, F) [+ labels (N,)] -> logits (N,), with the minibatch-stddev feature first
-    when the config asks for it; and, for --balance, class logits (N, d_classes) from the same h."""
+    when the config asks for it."""
 
     def __init__(self, config: ModelConfig, features: int):
         super().__init__()
-        self.classify = nn.Linear(features, config.d_classes) if config.d_classes else None  # h -> classes
         self.mbstd = MinibatchStd(config.d_mbstd_group) if config.d_mbstd_group else None
         features += 1 if self.mbstd is not None else 0
         self.linear = nn.Linear(features, 1)
@@ -89,9 +88,7 @@ class ProjectionHead(nn.Module):
             # the start (g_loss ~15 for dcgan); Xavier keeps it on the head's scale (as Miyato & Koyama).
             nn.init.xavier_uniform_(self.embed.weight)
 
-    def forward(self, h: torch.Tensor, labels: torch.Tensor | None, classes: bool = False):
-        if classes:
-            return self.forward(h, labels), self.classify(h)  # (N,), (N, d_classes)
+    def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.mbstd is not None:
             h = self.mbstd(h)  # (N, F + 1)
         logits = self.linear(h).squeeze(1)  # (N,)
@@ -133,11 +130,11 @@ class MLPGenerator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """What every D shares: images (N, C, H, W) [, labels (N,)] -> ``features`` (N, F) -> ``head``: logits
-    (N,), or with ``classes`` (logits (N,), class logits (N, d_classes)). A subclass builds both."""
+    """What every D shares: images (N, C, H, W) [, labels (N,)] -> ``features`` (N, F) -> ``head`` ->
+    logits (N,). A subclass builds both."""
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, classes: bool = False):
-        return self.head(self.features(images), labels, classes)
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(images), labels)
 
 
 class MLPDiscriminator(Discriminator):

@@ -9,7 +9,6 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -70,9 +69,6 @@ class GANTrainer:
         self.loss, self.gp_weight, self.r1 = train_config.loss, train_config.gp_weight, train_config.r1
         self.gamma, self.reg_every, self.augment = train_config.gamma, train_config.reg_every, train_config.augment
         self.d_steps, self.ema_decay = train_config.d_steps, train_config.ema_decay
-        self.balance = train_config.balance  # > 0: D has a class head (model_config.d_classes)
-        if self.balance and not model_config.d_classes:
-            raise UserError("--balance needs D's class head: a model config with d_classes (gan-train sets it)")
         if world.distributed and (self.loss == "wgan-gp" or self.r1 > 0 or self.gamma > 0):
             raise UserError("--loss wgan-gp, --r1 and --gamma differentiate D's gradients, which "
                             "DistributedDataParallel cannot do; train them in one process")
@@ -137,10 +133,8 @@ class GANTrainer:
     def _step(self, batches: list[Batch], step: int) -> None:
         """The step's work, all on the device (a CUDA graph can capture it); ``step`` picks the D steps
         that take the lazy penalties."""
-        for k, (real, labels) in enumerate(batches):
+        for k, (real, real_labels) in enumerate(batches):
             real = real.contiguous(memory_format=self.memory_format)  # (N, C, H, W), G's and D's layout
-            # a batch's labels condition D on a conditional model; with --balance they train D's class head
-            real_labels, real_classes = (labels, None) if self.num_classes else (None, labels if self.balance else None)
             n = real.shape[0]
             z = torch.randn(n, self.latent_dim, device=self.device)  # (N, latent_dim)
             fake_labels = self._fake_labels(n)
@@ -151,24 +145,19 @@ class GANTrainer:
                     with torch.no_grad():
                         fake = self.G(z, fake_labels)
             regularise = (step * self.d_steps + k) % self.reg_every == 0  # lazy regularisation
-            d_loss, real_out, fake_out = self._d_step(real, real_labels, real_classes, fake.detach(), fake_labels,
-                                                      regularise)
+            d_loss, real_out, fake_out = self._d_step(real, real_labels, fake.detach(), fake_labels, regularise)
 
         # G step through the updated D. D's own weight gradients are not needed here, so autograd
         # skips them (about 8% of an mlp step's FLOPs); the plain D (not its DDP wrapper) is used
         # because no gradient of D is averaged in this step.
         self.D.requires_grad_(False)
         with self._autocast():
-            fake_scores = self.D_eval(augment(fake, self.augment), fake_labels, classes=self.balance > 0)  # (N,)
-            if self.balance:
-                fake_scores, fake_classes = fake_scores  # (N,), (N, d_classes)
+            fake_scores = self.D_eval(augment(fake, self.augment), fake_labels)  # (N,)
             real_scores = None
             if self.loss in losses.RELATIVISTIC:  # the pairing loss compares with D(x) of the updated D
                 with torch.no_grad():
                     real_scores = self.D_eval(augment(real, self.augment), real_labels)  # (N,)
             g_loss = losses.g_loss(self.loss, fake_scores, real_scores)
-            if self.balance:
-                g_loss = g_loss + self.balance * losses.class_imbalance(fake_classes.float())
         self.opt_G.zero_grad(set_to_none=True)
         g_loss.backward()
         self.D.requires_grad_(True)
@@ -180,10 +169,8 @@ class GANTrainer:
             squash = torch.sigmoid if self.loss == "ns" else (lambda t: t)  # P(real) for ns, raw otherwise
             self._sums += torch.stack([d_loss, g_loss, squash(real_out).mean(), squash(fake_out).mean()]).float()
 
-    def _d_step(self, real: torch.Tensor, real_labels, real_classes, fake: torch.Tensor, fake_labels,
-                regularise: bool):
+    def _d_step(self, real: torch.Tensor, real_labels, fake: torch.Tensor, fake_labels, regularise: bool):
         """One D update; returns (d_loss, D(real), D(fake)) detached from nothing (for stats).
-        ``real_classes`` (N,) (--balance): the real images' classes, which D's class head learns.
 
         The zero-centred penalties (--r1 on real, --gamma on real and fake) are taken at D's input (the
         augmented images), on D steps where ``regularise`` holds, weighted by --reg-every.
@@ -194,13 +181,9 @@ class GANTrainer:
         # One D pass over real and fake together: one larger GEMM per layer instead of two.
         images = augment(torch.cat([real, fake]), self.augment).detach().requires_grad_(penalised)  # (2N, C, H, W)
         with self._autocast():
-            outputs = self.D_step(images, labels, classes=real_classes is not None)  # (2N,)
-            if real_classes is not None:
-                outputs, class_logits = outputs  # (2N,), (2N, d_classes)
+            outputs = self.D_step(images, labels)  # (2N,)
             real_out, fake_out = outputs.split(n)  # (N,), (N,)
             loss = losses.d_loss(self.loss, real_out.float(), fake_out.float())
-            if real_classes is not None:
-                loss = loss + F.cross_entropy(class_logits[:n].float(), real_classes)
             if self.loss == "wgan-gp":
                 loss = loss + self.gp_weight * losses.gradient_penalty(self.D, real, fake, real_labels)
             if penalised:
