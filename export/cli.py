@@ -11,7 +11,7 @@ from onnxgan.errors import UserError
 from onnxgan.files import atomic_write, refuse_overwriting_inputs
 from onnxgan.train.checkpoint import newest_run, resolve_checkpoint
 
-from .onnx_export import CRITERION_SAMPLES, TOLERANCE, WEIGHTS_DTYPES, Exported, export_checkpoint
+from .onnx_export import CRITERION_SAMPLES, WEIGHTS_DTYPES, Exported, export_checkpoint
 
 
 @click.command("gan-export", cls=Command, context_settings=CONTEXT_SETTINGS)
@@ -47,7 +47,7 @@ def main(source: str | None, output: str | None, weights_dtype: str) -> None:
     info = exported.info
     click.echo(f"{checkpoint} ({info.model}, step {info.training_step}, {exported.weights} weights) -> {output}: "
                f"{len(exported.data) / 1e6:.2f} MB {info.weights_dtype} ({dtype_reason(exported, weights_dtype)}), "
-               f"max abs error of float32 vs PyTorch {exported.max_error:.2g} (tolerance {TOLERANCE:g})")
+               f"max abs error of float32 vs PyTorch {exported.max_error:.2g} (tolerance {exported.tolerance:.2g})")
     click.echo(f"next: gan-sample {output} -n 64 -o samples.png")
 
 

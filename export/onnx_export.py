@@ -34,7 +34,14 @@ from onnxgan.train.models import build_models
 
 OPSET = 17
 IR_VERSION = 8  # what the legacy exporter writes; onnxruntime 1.18+ loads it
-TOLERANCE = 1e-5  # max abs error of the float32 file, onnxruntime vs PyTorch, images in [-1, 1]
+# The float32 file passes when onnxruntime's images are within max(TOLERANCE, ROUNDING_SLACK x PyTorch's
+# own float32 error) of G run in float64 (images in [-1, 1]). A fixed 1e-5 refused trained Gs whose
+# float32 rounding alone is larger: for an unconditional mlp-bn G at step 7000, PyTorch's float32 images were
+# 7e-6 from float64 and onnxruntime's 9e-6; for Gs with large weights and small BatchNorm variances, both
+# reach 3e-5 to 3e-3 while onnxruntime stays within 1.6x of PyTorch. A wrong graph (a bias off by 0.1)
+# is off by far more than either.
+TOLERANCE = 1e-5
+ROUNDING_SLACK = 4
 CHECK_BATCH, CHECK_SEED = 16, 2024
 WEIGHTS_DTYPES = ("auto", "float32", "float16")  # "auto": float16 when the pixel criterion holds
 # 10,000 images of z from CHECK_SEED (7.8 M pixels at 28x28, so 0.1% is 7,840 pixels): about a second of
@@ -49,7 +56,8 @@ class Exported:
     data: bytes
     info: ModelInfo  # info.weights_dtype: "float32" or "float16", as stored in data
     weights: str  # "G" or "G_ema"
-    max_error: float  # of the float32 file against PyTorch (<= TOLERANCE)
+    max_error: float  # of the float32 file against G in float64 (<= tolerance)
+    tolerance: float  # max(TOLERANCE, ROUNDING_SLACK x PyTorch float32's own error)
     agreement: PixelAgreement | None  # the float16 file's pixels against the float32 one's (None: not measured)
 
 
@@ -82,12 +90,14 @@ def export_generator(generator: nn.Module, config: ModelConfig, step: int, weigh
     model = to_onnx(fold_batchnorm(generator), info)
     full = checked_bytes(model, info)
     full_sampler = Sampler(full, backend="onnxruntime", device="cpu")
-    max_error = compare_with_torch(generator, full_sampler)
-    if not max_error <= TOLERANCE:  # also refuses NaN
-        raise CheckFailed(f"onnxruntime and PyTorch disagree: max abs error {max_error:.3g} > tolerance "
-                          f"{TOLERANCE:g} (float32 weights, batch of {CHECK_BATCH}); nothing was written")
+    max_error, torch_error = compare_with_torch(generator, full_sampler)
+    tolerance = max(TOLERANCE, ROUNDING_SLACK * torch_error)
+    if not max_error <= tolerance:  # also refuses NaN
+        raise CheckFailed(f"onnxruntime and PyTorch disagree: max abs error {max_error:.3g} against G in float64 > "
+                          f"tolerance {tolerance:.3g} (PyTorch float32's error {torch_error:.3g}; float32 weights, "
+                          f"batch of {CHECK_BATCH}); nothing was written")
     if weights_dtype == "float32":
-        return Exported(full, info, weights, max_error, None)
+        return Exported(full, info, weights, max_error, tolerance, None)
     store_weights_as_fp16(model)
     half_info = dataclasses.replace(info, weights_dtype="float16")
     half = checked_bytes(model, half_info)
@@ -98,10 +108,10 @@ def export_generator(generator: nn.Module, config: ModelConfig, step: int, weigh
         if weights_dtype == "float16":
             raise CheckFailed("float16 weights make this model produce NaN/Inf (a weight beyond float16's "
                               "range, 65504); export it with float32 weights; nothing was written") from None
-        return Exported(full, info, weights, max_error, None)
+        return Exported(full, info, weights, max_error, tolerance, None)
     if weights_dtype == "auto" and not agreement.passes:
-        return Exported(full, info, weights, max_error, agreement)
-    return Exported(half, half_info, weights, max_error, agreement)
+        return Exported(full, info, weights, max_error, tolerance, agreement)
+    return Exported(half, half_info, weights, max_error, tolerance, agreement)
 
 
 def checked_bytes(model: onnx.ModelProto, info: ModelInfo) -> bytes:
@@ -222,12 +232,13 @@ def store_weights_as_fp16(model: onnx.ModelProto) -> None:
     graph.node.extend(nodes)
 
 
-def compare_with_torch(generator: nn.Module, sampler: Sampler) -> float:
-    """Max abs difference between ``sampler`` (onnxruntime on the CPU) and the unfolded PyTorch G on a
-    fixed batch."""
+def compare_with_torch(generator: nn.Module, sampler: Sampler) -> tuple[float, float]:
+    """(max abs error of ``sampler`` (onnxruntime on the CPU), of the unfolded PyTorch G in float32), each
+    against the unfolded G in float64 on a fixed batch: the second is how far float32 rounding alone goes."""
     z, labels = sampler.latent(CHECK_BATCH, CHECK_SEED), sampler.labels(CHECK_BATCH, None)  # (N, latent_dim), (N,)
     ours = sampler.generate(z, labels)  # (N, C, H, W)
+    label_args = () if labels is None else (torch.from_numpy(labels),)
     with torch.no_grad():
-        args = (torch.from_numpy(z),) if labels is None else (torch.from_numpy(z), torch.from_numpy(labels))
-        theirs = generator(*args).numpy()
-    return float(np.max(np.abs(ours - theirs)))
+        theirs = generator(torch.from_numpy(z), *label_args).numpy()
+        exact = copy.deepcopy(generator).double()(torch.from_numpy(z).double(), *label_args).numpy()
+    return float(np.max(np.abs(ours - exact))), float(np.max(np.abs(theirs - exact)))

@@ -156,8 +156,26 @@ def test_a_disagreement_refuses_with_both_numbers_and_writes_nothing(tmp_path, m
     result = CliRunner().invoke(gan_export, [str(checkpoint), "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
-    assert "max abs error" in result.stderr and "> tolerance 1e-05" in result.stderr
+    assert "max abs error" in result.stderr and "> tolerance 1e-05" in result.stderr  # float32 rounding is ~1e-7 here
     assert sorted(os.listdir(tmp_path)) == ["c.pt"]
+
+
+def test_a_g_whose_float32_rounding_exceeds_1e_5_still_exports():
+    """Large weights and small BatchNorm variances (as training makes them) put PyTorch's own float32
+    images 3e-5 from float64: the check allows a few times that, not a fixed 1e-5 (which refused a real
+    trained G at 1.1e-5), and refuses a wrong graph all the same (the test above)."""
+    torch.manual_seed(0)
+    config = ModelConfig(name="mlp-bn").resolved()
+    generator = build_models(config)[0]
+    with torch.no_grad():
+        for module in generator.modules():
+            if isinstance(module, torch.nn.Linear):
+                module.weight.mul_(2)
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_var.uniform_(0.05, 0.2)
+                module.running_mean.normal_(0, 1)
+    exported = onnx_export.export_generator(generator, config, 1, "G", "float32")
+    assert 1e-5 < exported.max_error <= exported.tolerance <= 4 * 1e-4
 
 
 def test_cli_exports_a_checkpoint_or_a_run_dir(tmp_path):
