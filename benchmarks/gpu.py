@@ -36,10 +36,11 @@ from onnxgan.runtime import Sampler, latent
 from onnxgan.train.config import ModelConfig, TrainConfig
 from onnxgan.train.models import build_models
 from onnxgan.train.trainer import GANTrainer
+from native_sampler import IDLE_GAP  # the pause before each sampling runner's round, as there (this folder)
 
-MODES = {"eager": {"cuda_graph": "off"}, "compile": {"compile": True, "cuda_graph": "off"}, "cuda-graph": {"cuda_graph": "on"}}
+MODES = {"eager": {"cuda_graph": "off"}, "compile": {"compile": True, "cuda_graph": "off"},
+         "cuda-graph": {"cuda_graph": "on"}}
 POOL = 8  # distinct random batches each trainer cycles through
-IDLE_GAP = 0.03  # s before each sampling runner's round: the previous runner's spinning threads go to sleep
 WARMUP_STEPS = 10  # > CapturedStep.WARMUP_STEPS + 1 (its capture), and enough for torch.compile's first graphs
 SAMPLERS = (("ort-cuda", "onnxruntime", "cuda"), ("ort-cpu", "onnxruntime", "cpu"), ("native", "native", "cpu"))
 Runner = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]  # z (N, latent), labels (N,) -> (N, C, H, W)

@@ -130,7 +130,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
         raise UserError(f"this run already has {position.step} steps; pass a larger --steps to train on")
     files.write_config({"model": model_config.to_dict(), "train": train_config.to_dict(),
                         "package_version": __version__, "torch_version": torch.__version__,
-                        "device": str(device), "amp": trainer.amp, "cuda_graph": trainer.cuda_graph, "world_size": world.size,
+                        "device": str(device), "amp": trainer.amp, "cuda_graph": trainer.cuda_graph,
+                        "world_size": world.size,
                         "data": {"source": data.source, "images": count, "image_shape": list(data.image_shape)},
                         "batches_per_epoch": batches_per_epoch, "total_steps": last_step})
 
