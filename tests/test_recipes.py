@@ -23,6 +23,8 @@ RECIPES = {
     "rpgan-lazy-ttur": ["--loss", "rpgan", "--gamma", "1", "--reg-every", "3", "--d-lr", "5e-4"],
     "hinge-sn-mbstd": ["--loss", "hinge", "--d-spectral-norm", "--d-mbstd", "4"],
     "ns-augment-cond": ["--augment", "translation,cutout", "--cond", "--gamma", "0.1"],
+    # the EMA G's statistics recomputed at reads that fall on other steps in the whole and the halved run
+    "ema-bn-recompute": ["--ema-bn", "recompute", "--sample-every", "4", "--ckpt-every", "5"],
 }
 
 

@@ -19,8 +19,8 @@ from onnxgan.errors import UserError
 
 from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, INITS, LOSSES,
-                     MODEL_NAMES, ModelConfig, TrainConfig)
+from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, EMA_BN, INITS,
+                     LOSSES, MODEL_NAMES, ModelConfig, TrainConfig)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
@@ -122,6 +122,9 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
                metavar="T,T", type=str)
 @_train_option("d_steps", "D steps per G step.")
 @_train_option("ema_decay", "G EMA decay (0 turns EMA off); grids, scores and export use the EMA G.")
+@_train_option("ema_bn", "The EMA G's BatchNorm statistics: copied from G each step (copy), or recomputed from "
+                         "the EMA G's own activations on 16384 fixed latents whenever it is used (recompute).",
+               metavar="|".join(EMA_BN))
 @_train_option("eval_every", "Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
 @_train_option("eval_samples", "Samples per quality score.")
 @_train_option("amp", "bf16 autocast for forward passes; auto: bf16 on CPUs that multiply bf16 natively (AVX-512 "

@@ -14,6 +14,7 @@ from onnxgan.errors import UserError
 MODEL_NAMES = ("mlp", "mlp-bn", "dcgan", "dcgan-upsample", "dcgan-fc")
 CONV_MODELS = ("dcgan", "dcgan-upsample", "dcgan-fc")
 AMPS = ("auto", "none", "bf16")  # --amp; trainer.resolve_amp says what auto picks
+EMA_BN = ("copy", "recompute")  # --ema-bn: the EMA G's BatchNorm statistics copied from G, or recomputed
 CUDA_GRAPHS = ("auto", "on", "off")  # --cuda-graph; trainer.resolve_cuda_graph says what auto picks
 ACTIVATIONS = ("leaky_relu", "relu")
 INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
@@ -150,6 +151,7 @@ class TrainConfig:
     augment: tuple[str, ...] = ()  # DiffAugment for D (AUGMENTS), on real and fake alike
     d_steps: int = 1  # D steps per G step, each on its own batch
     ema_decay: float = 0.998  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
+    ema_bn: str = "copy"  # EMA_BN: the EMA G's BatchNorm statistics, G's own (copy) or its own (train/ema_batchnorm.py)
     eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
     eval_samples: int = 2000
     amp: str = "auto"  # AMPS: bf16 autocast around forward passes; auto = bf16 where the CPU has it natively
@@ -189,6 +191,8 @@ class TrainConfig:
                             f"unknown: {', '.join(sorted(unknown))}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.ema_bn not in EMA_BN:
+            raise UserError(f"--ema-bn must be one of {', '.join(EMA_BN)}, got {self.ema_bn!r}")
         if self.amp not in AMPS:
             raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.cuda_graph not in CUDA_GRAPHS:

@@ -18,6 +18,7 @@ from . import losses
 from .augment import augment
 from .config import CONV_MODELS, ModelConfig, TrainConfig
 from .distributed import World
+from .ema_batchnorm import recompute_batchnorm_statistics
 from .models import build_models
 
 Batch = tuple[torch.Tensor, "torch.Tensor | None"]  # (real images, their labels)
@@ -81,6 +82,10 @@ class GANTrainer:
         self.memory_format = (torch.channels_last if model_config.name in CONV_MODELS and device.type == "cpu"
                               else torch.contiguous_format)
         G, D = G.to(memory_format=self.memory_format), D.to(memory_format=self.memory_format)
+        # The EMA G is never trained: it keeps plain BatchNorm even under --sync-bn, so recomputing its
+        # statistics (--ema-bn recompute) is no collective and may run on one rank alone.
+        self.G_ema = copy.deepcopy(G).to(device).eval().requires_grad_(False) if self.ema_decay else None
+        self.ema_bn, self._ema_version, self._calibrated_version = train_config.ema_bn, 0, -1
         if train_config.sync_bn:
             if device.type != "cuda" or not world.distributed:
                 raise UserError("--sync-bn needs several CUDA processes (torchrun on GPUs); drop it here")
@@ -91,7 +96,6 @@ class GANTrainer:
         self.G_step, self.D_step = (self.G, self.D) if not world.distributed else (
             DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
             for m in (self.G, self.D))
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.ema_decay else None
         self.D_eval = self.D  # D for the G step: no gradient of D's weights, no DDP averaging
         if train_config.compile:
             # The state stays in the plain modules; only the callables used in the step are compiled.
@@ -129,6 +133,7 @@ class GANTrainer:
         else:
             self._step(batches, step)
         self._count += 1
+        self._ema_version += 1
 
     def _step(self, batches: list[Batch], step: int) -> None:
         """The step's work, all on the device (a CUDA graph can capture it); ``step`` picks the D steps
@@ -201,8 +206,9 @@ class GANTrainer:
         """G_ema <- decay G_ema + (1 - decay) G, with decay warmed up as min(decay, (1 + t) / (10 + t))."""
         for ema, current in zip(self.G_ema.parameters(), self.G.parameters()):
             ema.lerp_(current, self._ema_weight)
-        for ema, current in zip(self.G_ema.buffers(), self.G.buffers()):
-            ema.copy_(current)  # BatchNorm statistics follow G itself
+        if self.ema_bn == "copy":
+            for ema, current in zip(self.G_ema.buffers(), self.G.buffers()):
+                ema.copy_(current)  # BatchNorm statistics follow G itself
 
     def read_stats(self) -> dict[str, float]:
         """Means since the last read (over all ranks); the only host sync in the loop."""
@@ -216,10 +222,17 @@ class GANTrainer:
         flags = [torch.isfinite(p).all() for m in (self.G, self.D) for p in m.parameters()]
         return bool(torch.stack(flags).all())
 
+    def ema_generator(self) -> nn.Module:
+        """The EMA G, its BatchNorm statistics recomputed first under --ema-bn recompute (once per step read)."""
+        if self.ema_bn == "recompute" and self._calibrated_version != self._ema_version:
+            recompute_batchnorm_statistics(self.G_ema, self.latent_dim, self.num_classes, self.device)
+            self._calibrated_version = self._ema_version
+        return self.G_ema
+
     @torch.no_grad()
     def images(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
         """The EMA G's (or G's) eval-mode images: z (N, latent_dim) -> float32 numpy (N, C, H, W)."""
-        G = self.G_ema if self.G_ema is not None else self.G
+        G = self.ema_generator() if self.G_ema is not None else self.G
         was_training = G.training
         G.eval()
         try:
@@ -231,7 +244,7 @@ class GANTrainer:
         state = {"G": self.G.state_dict(), "D": self.D.state_dict(),
                  "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict()}
         if self.G_ema is not None:
-            state["G_ema"] = self.G_ema.state_dict()
+            state["G_ema"] = self.ema_generator().state_dict()
         return state
 
     def load_state(self, state: dict) -> None:
