@@ -7,7 +7,10 @@ changing its result. When the budget is spent the run gets SIGINT (it saves a ch
 as a user's Ctrl-C would). Checkpoints saved every ``--ckpt-every`` steps are scored afterwards to find
 the CPU time each recipe takes to reach FID <= 2x the real-vs-real floor; the last checkpoint gives the
 table's figures. Everything is scored by the shipped MNIST classifier metric on ``--samples`` samples
-(balanced labels for conditional models). The baseline (benchmarks/train_speed.py's gan.py-style loop)
+(balanced labels for conditional models). A recipe that sets its own length (a preset's steps or epochs, or
+--steps / --epochs in --recipe: mlp-10min's 10000 steps, a tutorial's epochs) trains to that length or
+to the budget, whichever comes first; the others (the default recipe, any --recipe without a length)
+train until the budget is spent. The baseline (benchmarks/train_speed.py's gan.py-style loop)
 trains in this process, one thread per core, for the same budget.
 
     python benchmarks/quality.py [--budget 150] [--recipes default,keras-mlp,...] [--samples 5000]
@@ -42,7 +45,7 @@ from onnxgan.images import to_uint8
 from onnxgan.quality import Evaluator
 from onnxgan.runtime import Sampler, _native, pretrained
 from onnxgan.train.data import load_mnist
-from onnxgan.train.presets import PRESETS
+from onnxgan.train.presets import PRESETS, SCHEDULE
 
 RECIPES = {"default": [], **{name: ["--preset", name] for name in PRESETS}}
 BIN = Path(sys.executable).parent
@@ -61,12 +64,22 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()} {isa}, torch {torch.__version__}"
 
 
+def sets_its_length(args: list[str]) -> bool:
+    """Whether gan-train options say how long to train: --steps, --epochs, or a preset that sets either."""
+    if {"--steps", "--epochs"} & set(args):
+        return True
+    presets = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--preset"]
+    return any(SCHEDULE & set(PRESETS[name].options) for name in presets if name in PRESETS)
+
+
 class Training:
-    """One gan-train process that is stopped (SIGINT) once it has used its CPU budget."""
+    """One gan-train process that ends at its own length or is stopped (SIGINT) once it has used its CPU
+    budget, whichever comes first."""
 
     def __init__(self, name: str, args: list[str], cpu_budget: float, threads: int, folder: Path, ckpt_every: int):
         self.name, self.run, self.cpu_budget = name, folder / name, cpu_budget
-        command = [str(BIN / "gan-train"), *args, "--steps", "10000000", "--eval-every", "0", "--ckpt-every",
+        length = [] if sets_its_length(args) else ["--steps", "10000000"]
+        command = [str(BIN / "gan-train"), *args, *length, "--eval-every", "0", "--ckpt-every",
                    str(ckpt_every), "--sample-every", "100000000", "--log-every", "100", "--out", str(self.run)]
         environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}  # torch's intra-op threads
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -79,10 +92,16 @@ class Training:
     def spent(self) -> bool:
         return cpu_seconds(self.process.pid) - self.begin >= self.cpu_budget
 
+    def ended(self) -> bool:
+        return self.process.poll() is not None
+
     def stop(self) -> Path:
-        self.process.send_signal(signal.SIGINT)
+        """SIGINT unless it has ended; either way a run folder whose last.pt holds its final state."""
+        stopped = not self.ended()
+        if stopped:
+            self.process.send_signal(signal.SIGINT)
         _, stderr = self.process.communicate(timeout=600)
-        if self.process.returncode != 130:
+        if self.process.returncode != (130 if stopped else 0):
             raise SystemExit(f"{self.name}: gan-train ended with {self.process.returncode}: {stderr[-500:]}")
         return self.run
 
@@ -96,7 +115,7 @@ def train_all(recipes: list[str], cpu_budget: float, threads: int, parallel: int
             name = waiting.pop(0)
             running.append(Training(name, RECIPES[name], cpu_budget, threads, folder, ckpt_every))
         time.sleep(0.2)
-        for training in [t for t in running if t.spent()]:
+        for training in [t for t in running if t.ended() or t.spent()]:
             running.remove(training)
             done[training.name] = training.stop()
     return done
@@ -166,24 +185,26 @@ def main() -> None:
         runs = train_all(names, cpu_budget, args.threads, args.parallel, folder, args.ckpt_every)
         for name, run in runs.items():
             result = score_checkpoint(run / "checkpoints" / "last.pt", evaluator, args.samples)
-            steps = max(json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines())
-            rows.append((name, steps, result, time_to_target(run, evaluator, args.samples, args.cores)))
+            metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            steps, trained = max(row["step"] for row in metrics), metrics[-1]["cpu_time"] / args.cores
+            rows.append((name, steps, trained, result, time_to_target(run, evaluator, args.samples, args.cores)))
             print(f"{name}: {steps} steps, FID {result['fid']:.2f}", flush=True)
         if not args.no_baseline:
             torch.set_num_threads(args.threads)
             result, steps = baseline_for(args.budget, args.cores, evaluator, args.samples)
-            rows.append(("gan.py baseline", steps, result, None))
-    floor = rows[0][2]["fid_floor"]
+            rows.append(("gan.py baseline", steps, args.budget, result, None))
+    floor = rows[0][3]["fid_floor"]
     print(f"\n{machine()}; each recipe {cpu_budget:.0f} CPU s (= {args.budget:.0f} s on {args.cores} cores), "
           f"{args.threads} thread(s) per run, {args.parallel} run(s) at once; {args.samples} samples scored; "
           f"real-vs-real FID floor {floor:.2f} (classifier features, not Inception FID)")
-    print(f"{'recipe':16}{'steps':>8}{'FID':>8}{'xfloor':>8}{'KID':>9}{'prec':>7}{'recall':>8}{'rarest':>8}"
-          f"{'cond acc':>10}{'to 2x floor':>13}")
-    for name, steps, r, to_target in rows:
+    print(f"{'recipe':16}{'steps':>8}{'trained':>9}{'FID':>8}{'xfloor':>8}{'KID':>9}{'prec':>7}{'recall':>8}"
+          f"{'rarest':>8}{'cond acc':>10}{'to 2x floor':>13}")
+    for name, steps, trained, r, to_target in rows:
         accuracy = f"{r['conditional_accuracy']:.1%}" if "conditional_accuracy" in r else "-"
         reached = f"{to_target:.0f} s" if to_target is not None else "-"
-        print(f"{name:16}{steps:8d}{r['fid']:8.2f}{r['fid'] / floor:8.1f}{r['kid']:9.4f}{r['precision']:7.2f}"
-              f"{r['recall']:8.2f}{r['rarest_class_share']:8.1%}{accuracy:>10}{reached:>13}")
+        print(f"{name:16}{steps:8d}{trained:8.0f}s{r['fid']:8.2f}{r['fid'] / floor:8.2f}{r['kid']:9.4f}"
+              f"{r['precision']:7.2f}{r['recall']:8.2f}{r['rarest_class_share']:8.1%}{accuracy:>10}{reached:>13}")
+    print("trained: seconds on the budget's cores (CPU seconds / cores) until the run's own length or the budget")
 
 
 if __name__ == "__main__":
