@@ -25,7 +25,7 @@ import torch
 from click.testing import CliRunner
 
 from onnxgan.errors import EXIT_DIVERGED, EXIT_USAGE
-from onnxgan.train.checkpoint import load_checkpoint
+from onnxgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 from onnxgan.train.cli import main as gan_train
 from onnxgan.train.trainer import GANTrainer
 
@@ -50,14 +50,16 @@ def env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **extra}
 
 
+def saved(run: Path) -> list[Path]:
+    """The run's checkpoints (last.pt, step_N.pt) as a user would find them."""
+    return list((run / "checkpoints").glob("*.pt")) if (run / "checkpoints").is_dir() else []
+
+
 def train_command(run: Path, data: Path, steps: int) -> list[str]:
-    """Resume from last.pt, or from the newest step checkpoint when a kill came before last.pt was first
-    renamed into place (the folder holds a run, so a new run there is refused); else a new run."""
-    if (run / "checkpoints" / "last.pt").exists():
+    """Resume the run folder as a user would (last.pt, or the newest step_N.pt when a kill came before
+    last.pt was first renamed into place); a new run while no checkpoint exists."""
+    if saved(run):
         return [GAN_TRAIN, "--resume", str(run), "--steps", str(steps)]
-    steps_saved = sorted((run / "checkpoints").glob("step_*.pt"))
-    if steps_saved:
-        return [GAN_TRAIN, "--resume", str(steps_saved[-1]), "--steps", str(steps)]
     return [GAN_TRAIN, "--data", str(data), "--out", str(run), "--steps", str(steps), *TINY]
 
 
@@ -108,8 +110,8 @@ def wait(process: subprocess.Popen, ready, what: str, timeout: float = 60.0) -> 
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path, data):
     """Rounds alternate: a kill inside the k-th checkpoint write of the round (k = 2: last.pt at the first
     checkpoint; 3, 4: the next checkpoint's step_N.pt / last.pt), and a kill at a random moment once
-    training is under way. After each: every checkpoint present loads, last.pt never goes back, and it is
-    at most one checkpoint interval behind the last step logged."""
+    training is under way. After each: every checkpoint present loads, and the one `--resume RUN_DIR` takes
+    never goes back and is at most one checkpoint interval behind the last step logged."""
     rng = random.Random(8)
     reference_run, run = tmp_path / "reference", tmp_path / "run"
     reference = subprocess.Popen(train_command(reference_run, data, STEPS), env=env(), cwd=tmp_path,
@@ -146,10 +148,10 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_p
         reached = max(metric_steps(run), default=0)  # steps this process logged (log-every 1)
         for path in sorted(checkpoints.glob("*.pt")) if checkpoints.is_dir() else []:
             load_checkpoint(path)  # never half-written: a UserError here fails the test
-        last = checkpoints / "last.pt"
-        step = load_checkpoint(last)["step"] if last.exists() else 0
-        assert step >= saved_step, f"round {round_}: last.pt went back from step {saved_step} to {step}"
-        assert reached - step <= CKPT_EVERY, f"round {round_}: reached step {reached}, last.pt has {step}"
+        # What --resume RUN_DIR takes: never behind the previous round's, at most one interval behind.
+        step = load_checkpoint(resolve_checkpoint(run))["step"] if saved(run) else 0
+        assert step >= saved_step, f"round {round_}: the checkpoint went back from step {saved_step} to {step}"
+        assert reached - step <= CKPT_EVERY, f"round {round_}: reached step {reached}, the checkpoint has {step}"
         saved_step = step
 
     final = subprocess.run(train_command(run, data, STEPS), cwd=tmp_path, env=env(), capture_output=True, text=True,

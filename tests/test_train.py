@@ -148,6 +148,17 @@ def test_user_mistakes_get_one_line_and_exit_2(tmp_path, args, words):
     assert not (tmp_path / "run").exists()
 
 
+def test_resume_of_a_run_folder_without_last_pt_takes_its_newest_step_checkpoint(tmp_path):
+    """A kill inside the first last.pt write leaves step_N.pt only; --resume RUN_DIR goes on from it."""
+    out = tmp_path / "run"
+    assert run_train("--steps", "10", "--ckpt-every", "4", "--out", str(out)).exit_code == 0
+    (out / "checkpoints" / "last.pt").unlink()
+    resumed = CliRunner().invoke(gan_train, ["--resume", str(out), "--steps", "12"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "trained 4 steps" in resumed.output  # from step_0000008.pt to 12
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 12
+
+
 def test_resume_refuses_to_change_the_model_and_a_finished_run(tmp_path):
     out = str(tmp_path / "run")
     assert run_train("--steps", "4", "--out", out).exit_code == 0

@@ -144,13 +144,17 @@ def _is_rng_state(state: Any, cpu_size: int) -> bool:
 
 
 def resolve_checkpoint(run_dir_or_checkpoint: str | os.PathLike) -> Path:
-    """A checkpoint file as given, or ``RUN_DIR/checkpoints/last.pt`` for a run directory."""
+    """A checkpoint file as given; for a run directory ``checkpoints/last.pt``, or its newest ``step_N.pt``
+    when a kill came before last.pt was first renamed into place (it is written after step_N.pt)."""
     path = Path(run_dir_or_checkpoint)
     if path.is_dir():
         last = path / "checkpoints" / "last.pt"
-        if not last.is_file():
+        if last.is_file():
+            return last
+        saved = sorted((path / "checkpoints").glob("step_*.pt"))  # zero-padded: name order is step order
+        if not saved:
             raise UserError(f"{path}: no checkpoints/last.pt in this folder; is it a gan-train run directory?")
-        return last
+        return saved[-1]
     if not path.exists():
         raise UserError(f"{path}: no such run directory or checkpoint")
     return path
