@@ -132,12 +132,13 @@ def test_each_preset_trains_resumes_and_records_itself(tmp_path, name):
 
 @pytest.fixture(autouse=True)
 def small_data(tmp_path):
-    """512 MNIST-shaped random images with labels: enough for every preset's batch size."""
+    """MNIST-shaped random images with labels: one batch of the largest batch any preset takes."""
     import numpy as np
 
+    count = max(preset.options.get("batch_size", 128) for preset in PRESETS.values())
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", images=rng.integers(0, 256, (512, 28, 28), dtype=np.uint8),
-             labels=rng.integers(0, 10, 512))
+    np.savez(tmp_path / "data.npz", images=rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+             labels=rng.integers(0, 10, count))
 
 
 def test_command_line_overrides_a_preset(tmp_path):
