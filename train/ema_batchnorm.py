@@ -3,9 +3,10 @@
 The EMA G's weights average G's over the last ~1 / (1 - decay) steps, but G's running statistics describe
 G's current weights, over its last few batches (momentum 0.2: about five). Eval mode (the exported G, the
 grids, the scores) normalises the EMA G's activations with statistics of other weights, drawn from a
-few thousand samples. Recomputing them from the EMA G itself, on a fixed set of latents, lifted the
-unconditional `mlp-10min` from FID 3.86-4.69 to 3.70-3.83 over three seeds (docs/quality.md, fourth
-round); for the conditional default it did not help, so `copy` stays the default.
+few thousand samples. Recomputing them from the EMA G itself, on a fixed set of latents, took the
+unconditional `mlp-10min` of round three from FID 3.86 / 4.69 / 4.05 to 3.56 / 3.85 / 3.72 (seeds 0-2,
+docs/quality.md, fourth round); the conditional default lost on two seeds of three, so `copy` stays the
+default.
 """
 
 import torch
