@@ -127,6 +127,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
     (["--cuda-graph", "sometimes"], "--cuda-graph must be one of auto, on, off"),
     (["--amp", "fp8"], "--amp must be one of auto, none, bf16"),
     (["--ema-bn", "average"], "--ema-bn must be one of copy, recompute"),
+    (["--ema-bn", "recompute", "--ema-decay", "0"], "which --ema-decay 0 turns off"),
     (["--loss", "l2"], "--loss must be one of ns, hinge, wgan-gp, rpgan"),
     (["--model", "dcgan", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "multiples of 4"),
     (["--cond", "--data", str(Path(__file__).parent / "data" / "odd_side.npy")], "--cond needs labelled data"),

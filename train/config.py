@@ -193,6 +193,8 @@ class TrainConfig:
             raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.ema_bn not in EMA_BN:
             raise UserError(f"--ema-bn must be one of {', '.join(EMA_BN)}, got {self.ema_bn!r}")
+        if self.ema_bn == "recompute" and not self.ema_decay:
+            raise UserError("--ema-bn recompute acts on the EMA G, which --ema-decay 0 turns off")
         if self.amp not in AMPS:
             raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.cuda_graph not in CUDA_GRAPHS:
