@@ -223,7 +223,7 @@ class GANTrainer:
         return bool(torch.stack(flags).all())
 
     def ema_generator(self) -> nn.Module:
-        """The EMA G, its BatchNorm statistics recomputed first under --ema-bn recompute (once per step read)."""
+        """The EMA G; under --ema-bn recompute its BatchNorm statistics are recomputed first (at most once a step)."""
         if self.ema_bn == "recompute" and self._calibrated_version != self._ema_version:
             recompute_batchnorm_statistics(self.G_ema, self.latent_dim, self.num_classes, self.device)
             self._calibrated_version = self._ema_version
