@@ -10,7 +10,7 @@ from torch import nn
 
 from onnxgan.train import ema_batchnorm
 from onnxgan.train.config import ModelConfig, TrainConfig
-from onnxgan.train.ema_batchnorm import recompute_batchnorm_statistics
+from onnxgan.train.ema_batchnorm import batchnorms, recompute_batchnorm_statistics
 from onnxgan.train.models import build_models
 from onnxgan.train.trainer import GANTrainer
 
@@ -23,16 +23,12 @@ MODELS = {
 }
 
 
-def norms_of(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
 def trained_looking_generator(config: ModelConfig) -> nn.Module:
     """G with its BatchNorm affine parameters and running statistics moved off their initial values."""
     torch.manual_seed(3)
     G = build_models(config)[0]
     with torch.no_grad():
-        for m in norms_of(G):
+        for m in batchnorms(G):
             m.weight.uniform_(0.5, 2.0)
             m.bias.uniform_(-1.0, 1.0)
             m.running_mean.uniform_(-3.0, 3.0)
@@ -44,7 +40,7 @@ def reference_statistics(G: nn.Module, config: ModelConfig) -> list[tuple[torch.
     """Plain reference: every calibration latent in one train-mode pass (momentum 1: the running statistics
     become that one batch's), the whole network run."""
     G = copy.deepcopy(G).train()
-    for m in norms_of(G):
+    for m in batchnorms(G):
         m.momentum = 1.0
     latents = torch.Generator().manual_seed(ema_batchnorm.CALIBRATION_SEED)
     chunks = ema_batchnorm.CALIBRATION_SAMPLES // ema_batchnorm.CALIBRATION_CHUNK
@@ -54,7 +50,7 @@ def reference_statistics(G: nn.Module, config: ModelConfig) -> list[tuple[torch.
         if config.num_classes else None
     with torch.no_grad():
         G(z, labels)
-    return [(m.running_mean.clone(), m.running_var.clone()) for m in norms_of(G)]
+    return [(m.running_mean.clone(), m.running_var.clone()) for m in batchnorms(G)]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -67,7 +63,7 @@ def test_recomputed_statistics_equal_one_pass_over_all_latents(name):
 
     recompute_batchnorm_statistics(G, config.latent_dim, config.num_classes, CPU)
 
-    for m, (mean, var) in zip(norms_of(G), expected):
+    for m, (mean, var) in zip(batchnorms(G), expected):
         # Chunks normalise with their own statistics and the variance averages the chunks' (a chunk's
         # mean differs from the whole's by ~1/64 of a standard deviation): close to the one pass, far from
         # the values the G came with (means within 3, variances 5-9).

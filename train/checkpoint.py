@@ -153,7 +153,8 @@ def resolve_checkpoint(run_dir_or_checkpoint: str | os.PathLike) -> Path:
             return last
         saved = sorted((path / "checkpoints").glob("step_*.pt"))  # zero-padded: name order is step order
         if not saved:
-            raise UserError(f"{path}: no checkpoints/last.pt in this folder; is it a gan-train run directory?")
+            raise UserError(f"{path}: no checkpoints/last.pt in this folder (nor a step_N.pt); is it a gan-train "
+                            "run directory?")
         return saved[-1]
     if not path.exists():
         raise UserError(f"{path}: no such run directory or checkpoint")

@@ -23,6 +23,11 @@ class _PastLastNorm(Exception):
     """Raised by a hook once every BatchNorm has seen the chunk: the layers after it cannot change them."""
 
 
+def batchnorms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm in ``module`` (1d, 2d, Sync), in registration order."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 @torch.no_grad()
 def recompute_batchnorm_statistics(generator: nn.Module, latent_dim: int, num_classes: int,
                                    device: torch.device) -> None:
@@ -33,7 +38,7 @@ def recompute_batchnorm_statistics(generator: nn.Module, latent_dim: int, num_cl
     momentum None makes the running statistics the plain average over the equal-sized chunks. The pass
     stops after the last BatchNorm (for the mlp-bn G, before the 1024x784 layer: half the work).
     """
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = batchnorms(generator)
     if not norms:
         return
     momenta, was_training = [m.momentum for m in norms], generator.training
@@ -44,8 +49,9 @@ def recompute_batchnorm_statistics(generator: nn.Module, latent_dim: int, num_cl
         if seen[0] == len(norms):
             raise _PastLastNorm
 
-    hooks = [m.register_forward_hook(count) for m in norms]
     latents = torch.Generator().manual_seed(CALIBRATION_SEED)
+    labels = (torch.arange(CALIBRATION_CHUNK) % num_classes).to(device) if num_classes else None  # (chunk,)
+    hooks = [m.register_forward_hook(count) for m in norms]
     try:
         for m in norms:
             m.reset_running_stats()
@@ -53,7 +59,6 @@ def recompute_batchnorm_statistics(generator: nn.Module, latent_dim: int, num_cl
         generator.train()
         for _ in range(CALIBRATION_SAMPLES // CALIBRATION_CHUNK):
             z = torch.randn(CALIBRATION_CHUNK, latent_dim, generator=latents).to(device)  # (chunk, latent_dim)
-            labels = (torch.arange(CALIBRATION_CHUNK) % num_classes).to(device) if num_classes else None
             seen[0] = 0
             try:
                 generator(z, labels)
