@@ -342,8 +342,9 @@ def test_channels_last_conv_models_match_the_default_layout():
 
 
 def test_collapse_warnings_wait_for_a_trend_or_the_run_end():
-    """A run's first scores are low by nature: warnings come when recall and the rarest class both stop
-    improving, or at the run's last score, never for a run that is still climbing."""
+    """A run's first scores are low by nature: before the end, a rare class warns when the rarest class
+    stops improving and a low recall when it falls under half its best (a wobble of an undertrained G is
+    no collapse); the run's last score warns on any low figure."""
     from onnxgan.train.loop import QualityScorer
 
     def result(recall: float, rarest: float) -> dict:
@@ -363,9 +364,12 @@ def test_collapse_warnings_wait_for_a_trend_or_the_run_end():
             return np.zeros((len(z), 1, 28, 28), np.float32)
 
     script = [(result(0.05, 0.02), False), (result(0.15, 0.03), False), (result(0.12, 0.03), False),
-              (result(0.30, 0.09), False), (result(0.10, 0.02), True)]
+              (result(0.12, 0.01), False), (result(0.30, 0.09), False), (result(0.14, 0.09), False),
+              (result(0.10, 0.02), True)]
     scorer = QualityScorer(Scripted([r for r, _ in script]), torch.zeros(4, 8), None)
-    warned = [bool(scorer.score(StillG(), final=final)["warnings"]) for _, final in script]
-    assert warned == [False, False, True, False, True]
+    warned = [len(scorer.score(StillG(), final=final)["warnings"]) for _, final in script]
+    # 0.12 after 0.15: a wobble; a class at 1% that fell: one warning; recall 0.14 under half of 0.30: one;
+    # the last score: recall under 0.2 (a class at exactly 2% is not under it)
+    assert warned == [0, 0, 0, 1, 0, 1, 1]
     first_alone = QualityScorer(Scripted([result(0.05, 0.001)]), torch.zeros(4, 8), None)
     assert len(first_alone.score(StillG(), final=True)["warnings"]) == 2  # a one-score run still hears it

@@ -185,6 +185,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     click.echo(f"samples:    {grids[-1] if grids else run_dir / 'samples'}")
     click.echo(f"checkpoint: {last}")
+    click.echo(f"report:     {run_dir / 'report.html'}")
     click.echo(f"next:       gan-export {run_dir} -o model.onnx")
 
 

@@ -5,6 +5,7 @@ Exit codes, the same for every command (README lists them):
   1  a check failed (e.g. the exported ONNX disagrees with PyTorch, or a model produced NaN/Inf)
   2  user mistake: bad option, bad or missing input file, unwritable output
   3  training diverged (NaN/Inf); the last good checkpoint is kept
+  4  the training run failed (D won outright, G's output constant or saturated at the end); all files are kept
   130 interrupted by Ctrl-C (training saves a checkpoint first); 143 likewise for SIGTERM (Terminated)
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, NoReturn
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_FAILED_RUN = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
 
