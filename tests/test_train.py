@@ -111,7 +111,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--model", "gpt"], "unknown model 'gpt'"),
-    (["--steps", "-1"], "--steps and --epochs must be >= 0"),
+    (["--steps", "-1"], "--steps must be an integer >= 0"),
     (["--steps", "5", "--epochs", "1"], "not both"),
     (["--batch-size", "0"], "--batch-size must be in"),
     (["--lr", "0"], "--lr must be in"),

@@ -1,11 +1,13 @@
 """What every onnxgan command shares: user mistakes end in one line on stderr and a documented code.
 
 ``Command`` is a click command class whose ``main`` turns click's usage errors, ``CommandError``s
-(``UserError`` -> 2, ``CheckFailed`` -> 1, ...), Ctrl-C and SIGTERM into ``prog: error: message`` and
+(``UserError`` -> 2, ``CheckFailed`` -> 1, ...), the OS's refusal of a path the user gave (exit 2),
+Ctrl-C and SIGTERM into ``prog: error: message`` and
 ``sys.exit(code)``, never a traceback. Real bugs still raise, so they are not mistaken for user errors.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -13,7 +15,8 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CommandError, Terminated, raise_terminated
+from .errors import (EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CommandError, Terminated, printable,
+                     raise_terminated)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -37,6 +40,11 @@ class Command(click.Command):
             fail(prog, e.format_message().replace("\n", " "), EXIT_USAGE)
         except CommandError as e:
             fail(prog, str(e), e.exit_code)
+        except OSError as e:
+            if e.filename is None:  # not about a path the user gave: a bug or the machine, which must show
+                raise
+            # the OS refused a path the user gave (a name component over 255 bytes, a path over 4096, ...)
+            fail(prog, f"{printable(os.fsdecode(e.filename))}: {e.strerror or e}", EXIT_USAGE)
         except Terminated:
             fail(prog, "terminated (SIGTERM)", EXIT_TERMINATED)
         except (click.Abort, KeyboardInterrupt):
