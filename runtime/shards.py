@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from onnxgan.errors import Terminated, UserError, raise_terminated
+from onnxgan.errors import TERMINATING, Terminated, UserError, raise_terminated
 from onnxgan.files import atomic_write, leftover_temp_files, new_folder
 
 from .latent import latent
@@ -215,7 +215,7 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
                     return
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 if interrupted:
-                    raise Terminated if interrupted[0] == signal.SIGTERM else KeyboardInterrupt
+                    raise KeyboardInterrupt if interrupted[0] == signal.SIGINT else Terminated(interrupted[0])
                 if done:
                     yield [future.result() for future in done]
     finally:
@@ -225,7 +225,7 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
 
 @contextlib.contextmanager
 def _interrupt_between_batches() -> Iterator[list[int]]:
-    """Ctrl-C and SIGTERM only set a flag while the pool runs; the loop raises KeyboardInterrupt (or
+    """Ctrl-C, SIGTERM and SIGHUP only set a flag while the pool runs; the loop raises KeyboardInterrupt (or
     Terminated) between batches.
 
     A KeyboardInterrupt raised anywhere could land inside concurrent.futures' locking (wait() takes
@@ -233,7 +233,7 @@ def _interrupt_between_batches() -> Iterator[list[int]]:
     """
     received: list[int] = []
     raising = (signal.default_int_handler, raise_terminated)  # the handlers that would raise mid-wait
-    ours = {s: h for s in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(s)) in raising}
+    ours = {s: h for s in (signal.SIGINT, *TERMINATING) if (h := signal.getsignal(s)) in raising}
     for s in ours:  # an ignored signal, or one that is not ours to change, stays as it is
         signal.signal(s, lambda signum, frame: received.append(signum))
     try:

@@ -84,7 +84,7 @@ ROWS = [
     ("sample-huge-dims-onnxruntime", "gan-sample", ["{huge_dims.onnx}", "--backend", "onnxruntime", "-o", "s.png"], 2,
      "onnxruntime cannot load it"),
     ("sample-lying-size-native", "gan-sample", ["{lying_size.onnx}", "--backend", "native", "-o", "s.png"], 2,
-     "native backend cannot use it"),
+     "the native kernel cannot run it"),
     ("sample-lying-size-onnxruntime", "gan-sample", ["{lying_size.onnx}", "--backend", "onnxruntime", "-o", "s.png"],
      2, "onnxruntime cannot load it"),
     ("sample-negative-n", "gan-sample", ["{model.onnx}", "-n", "-1", "-o", "s.png"], 2, "-n"),

@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from onnxgan.errors import UserError
+from onnxgan.errors import TERMINATING, UserError
 from onnxgan.files import atomic_write, leftover_temp_files
 from onnxgan.images import grid, save_png, to_uint8
 
@@ -136,7 +136,8 @@ def locked_run_dir(run_dir: Path, resumes: Path | None = None, writes: bool = Tr
 
 @contextmanager
 def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT/SIGTERM into a flag read between steps, so a checkpoint is never half a step.
+    """Turn SIGINT, SIGTERM and SIGHUP (TERMINATING) into a flag read between steps, so a checkpoint is
+    never half a step (the loop exits 130 for SIGINT, else 128 + the signal's number).
 
     Yields a function returning the signal number received, or None. A second Ctrl-C while the first
     is being handled falls through to Python's default (KeyboardInterrupt).
@@ -148,7 +149,7 @@ def stop_on_signals() -> Iterator[Callable[[], int | None]]:
             raise KeyboardInterrupt
         received.append(signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, *TERMINATING)}
     try:
         yield lambda: received[0] if received else None
     finally:
