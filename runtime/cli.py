@@ -33,8 +33,7 @@ FRAME_MS = 120  # GIF frame duration
 
 @click.command("gan-sample", cls=Command, context_settings=CONTEXT_SETTINGS)
 @click.argument("model", metavar="MODEL.onnx", required=False)
-@click.option("--pretrained", "pretrained_name", type=click.Choice(pretrained.NAMES), default=None,
-              help="Sample a generator shipped with onnxgan instead of MODEL.onnx (mnist: a conditional MLP).")
+@pretrained.option("Sample")
 @click.option("-o", "--output", required=True, metavar="OUT",
               help="OUT.png: a grid; OUT.npz: images, labels and z; OUT/ (or no suffix; new or empty): one PNG "
                    "per image; "
@@ -77,10 +76,7 @@ def main(ctx: click.Context, model: str | None, pretrained_name: str | None, out
       gan-sample model.onnx --interpolate 1 2 --steps 16 -o walk.gif
       gan-sample model.onnx -n 1000000 --shard-size 10000 --workers 2 -o shards/
     """
-    if (model is None) == (pretrained_name is None):
-        raise UserError("give a MODEL.onnx or --pretrained NAME (one of them)")
-    if pretrained_name is not None:
-        model = str(pretrained.path(pretrained_name))
+    model = pretrained.model_or_pretrained(model, pretrained_name)
     if interpolate is not None:
         for name, flag in (("count", "-n"), ("seed", "--seed"), ("shard_size", "--shard-size")):
             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
