@@ -334,3 +334,38 @@ def test_measure_agreement_pools_batches_of_the_same_z(tmp_path, backend):
     assert measure_agreement(a, a, 2500, seed=3, batch=1000) == PixelAgreement(2500 * 4, 0, 0)
     whole = compare_pixels(a.sample(2500, seed=3), b.sample(2500, seed=3))
     assert measure_agreement(a, b, 2500, seed=3, batch=1000) == whole and whole.differing > 0
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_nonfinite_z_is_refused_on_every_backend(tiny_model, backend, bad):
+    """The native kernel's tanh clamp made a NaN z a black image with no error; onnxruntime's made NaN."""
+    sampler = Sampler(tiny_model, backend=backend, device="cpu")
+    z = sampler.latent(3, seed=0)
+    z[2, 1] = bad
+    with pytest.raises(UserError, match="z holds NaN or Inf"):
+        sampler.generate(z)
+
+
+def test_sampler_repr_close_and_with(tiny_model):
+    with Sampler(tiny_model, backend="native") as sampler:
+        assert repr(sampler) == (f"Sampler({str(tiny_model)!r}, model='mlp', latent_dim=8, image_shape=(1, 8, 8), "
+                                 "backend='native')")
+        assert sampler.sample(2).shape == (2, 8, 8)
+    assert repr(sampler).endswith(", closed)")
+    for call in (lambda: sampler.sample(2), sampler.info):
+        with pytest.raises(UserError, match="this Sampler is closed"):
+            call()
+    sampler.close()  # twice is fine
+
+
+def test_labels_take_class_names(tmp_path):
+    model, _ = conditional_model(tmp_path / "c.onnx")
+    sampler = Sampler(model)
+    assert "classes=3" in repr(sampler)
+    np.testing.assert_array_equal(sampler.sample(4, labels="c2"), sampler.sample(4, labels=2))
+    np.testing.assert_array_equal(sampler.sample(3, labels=["c2", "0", 1]), sampler.sample(3, labels=[2, 0, 1]))
+    np.testing.assert_array_equal(sampler.interpolate(1, 2, 3, label="c1"), sampler.interpolate(1, 2, 3, label=1))
+    for bad in ("c9", "3", "-1"):
+        with pytest.raises(UserError, match="no such class; use 0..2 or one of c0, c1, c2"):
+            sampler.sample(2, labels=bad)

@@ -145,3 +145,11 @@ def test_train_export_sample_end_to_end_with_the_installed_commands(tmp_path):
                             "model.onnx written by gan-export\n"
     failed = run("gan-export", tmp_path / "nothing", "-o", tmp_path / "x.onnx", code=2)
     assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+
+
+def test_a_thread_count_onnxruntime_would_hang_on_is_refused(tmp_path, tiny_model):
+    """--threads 1000: the native kernel refused the count, auto read that as "not an MLP" and opened
+    onnxruntime with 1000 threads, which never finished starting them."""
+    result = run_sample(tiny_model, "-n", 4, "--threads", 1000, "-o", tmp_path / "s.png")
+    assert result.exit_code == 2 and "threads must be in 1..256" in result.stderr, result.output
+    assert not (tmp_path / "s.png").exists()
