@@ -77,12 +77,19 @@ def test_gan_web_writes_the_page_the_model_and_its_list(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["site"]  # no staging folder left behind
 
 
-def test_gan_web_lists_two_models_of_the_same_name_apart(tmp_path):
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "native_tiny.onnx").write_bytes(TINY.read_bytes())
-    assert run_web(TINY, tmp_path / "other" / "native_tiny.onnx", "-o", tmp_path / "site").exit_code == 0
-    files = [entry["file"] for entry in json.loads((tmp_path / "site" / "models.json").read_text())]
-    assert files == ["native_tiny.onnx", "1-native_tiny.onnx"] and (tmp_path / "site" / files[1]).exists()
+def test_gan_web_lists_models_of_the_same_name_apart(tmp_path):
+    """Each model keeps its own file and entry, whatever names the others have (two of one name, and a
+    third named like the second's new name: the old "1-NAME" rule gave two of them one file)."""
+    sources = [(tmp_path / "a" / "m.onnx", TINY), (tmp_path / "b" / "m.onnx", DATA / "tiny_mlp.onnx"),
+               (tmp_path / "c" / "m-2.onnx", TINY), (tmp_path / "d" / "1-m.onnx", DATA / "tiny_mlp.onnx")]
+    for path, source in sources:
+        path.parent.mkdir()
+        path.write_bytes(source.read_bytes())
+    assert run_web(*(path for path, _ in sources), "-o", tmp_path / "site").exit_code == 0
+    entries = json.loads((tmp_path / "site" / "models.json").read_text())
+    assert [entry["file"] for entry in entries] == ["m.onnx", "m-2.onnx", "m-2-2.onnx", "1-m.onnx"]
+    for entry, (_, source) in zip(entries, sources):
+        assert (tmp_path / "site" / entry["file"]).read_bytes() == source.read_bytes(), entry
 
 
 def test_gan_web_refuses_in_one_line_and_writes_nothing(tmp_path):
@@ -90,11 +97,13 @@ def test_gan_web_refuses_in_one_line_and_writes_nothing(tmp_path):
     (tmp_path / "full" / "x").write_text("x")
     cases = [([TINY, "-o", tmp_path / "full"], "exists and is not an empty folder"),
              ([conv_model(tmp_path), "-o", tmp_path / "site"], "op 'Conv'"),
+             # gan-web has no --backend: its hint names the command that runs such a model
+             ([conv_model(tmp_path), "-o", tmp_path / "site"], "samples MLP generators only"),
              ([tmp_path / "missing.onnx", "-o", tmp_path / "site"], "no such file")]
     for args, message in cases:
         result = run_web(*args)
         assert result.exit_code == 2 and message in result.output, result.output
-        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "--backend" not in result.output, result.output
     assert not (tmp_path / "site").exists()
 
 
