@@ -55,7 +55,7 @@ class Sampler:
         try:
             header = read_header(data)
         except NotOnnx as e:
-            raise UserError(f"{self.source}: not an ONNX model file ({e})") from None
+            raise UserError(e.describe(self.source)) from None
         self.model_info = ModelInfo.from_metadata(header.metadata, self.source)
         check_interface(header, self.model_info, self.source)
         self._backend, self._backend_reason = open_backend(backend, data, device, threads, self.source)

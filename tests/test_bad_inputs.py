@@ -70,10 +70,10 @@ ROWS = [
     ("export-out-unwritable", "gan-export", ["{mlp.pt}", "-o", "a_file/m.onnx"], 2, "cannot write"),
 
     ("sample-missing", "gan-sample", ["{missing}.onnx", "-o", "s.png"], 2, "no such file"),
-    ("sample-empty", "gan-sample", ["{empty.onnx}", "-o", "s.png"], 2, "not an ONNX model file"),
-    ("sample-truncated", "gan-sample", ["{truncated.onnx}", "-o", "s.png"], 2, "not an ONNX model file"),
-    ("sample-garbage", "gan-sample", ["{garbage.onnx}", "-o", "s.png"], 2, "not an ONNX model file"),
-    ("sample-a-checkpoint", "gan-sample", ["{mlp.pt}", "-o", "s.png"], 2, "not an ONNX model file"),
+    ("sample-empty", "gan-sample", ["{empty.onnx}", "-o", "s.png"], 2, "not an ONNX model ("),
+    ("sample-truncated", "gan-sample", ["{truncated.onnx}", "-o", "s.png"], 2, "the file is cut short ("),
+    ("sample-garbage", "gan-sample", ["{garbage.onnx}", "-o", "s.png"], 2, "not an ONNX model ("),
+    ("sample-a-checkpoint", "gan-sample", ["{mlp.pt}", "-o", "s.png"], 2, "not an ONNX model ("),
     ("sample-foreign-onnx", "gan-sample", ["{foreign.onnx}", "-o", "s.png"], 2, "not an onnxgan generator"),
     ("sample-traversal-native", "gan-sample", ["{traversal.onnx}", "--backend", "native", "-o", "s.png"], 2,
      "external file"),
@@ -97,8 +97,8 @@ ROWS = [
     ("sample-out-unwritable", "gan-sample", ["{model.onnx}", "-o", "a_file/s.png"], 2, "cannot write"),
 
     ("eval-missing", "gan-eval", ["{missing}.onnx"], 2, "no such file"),
-    ("eval-garbage", "gan-eval", ["{garbage.onnx}", "-o", "m.json"], 2, "not an ONNX model file"),
-    ("eval-a-checkpoint", "gan-eval", ["{mlp.pt}", "-o", "m.json"], 2, "not an ONNX model file"),
+    ("eval-garbage", "gan-eval", ["{garbage.onnx}", "-o", "m.json"], 2, "not an ONNX model ("),
+    ("eval-a-checkpoint", "gan-eval", ["{mlp.pt}", "-o", "m.json"], 2, "not an ONNX model ("),
     ("eval-traversal", "gan-eval", ["{traversal.onnx}", "--backend", "onnxruntime", "-o", "m.json"], 2, "escapes"),
     # auto: the native reader refuses the bomb, so onnxruntime is asked, and refuses it too
     ("eval-huge-dims", "gan-eval", ["{huge_dims.onnx}", "-o", "m.json"], 2, "onnxruntime cannot load it"),

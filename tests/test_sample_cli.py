@@ -91,7 +91,7 @@ def test_conditional_labels_by_number_or_name(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["missing.onnx", "-o", "x.png"], "missing.onnx: no such file"),
-    (["text.onnx", "-o", "x.png"], "text.onnx: not an ONNX model file"),
+    (["text.onnx", "-o", "x.png"], "text.onnx: not an ONNX model ("),
     (["foreign.onnx", "-o", "x.png"], "not an onnxgan generator"),
     (["MODEL", "-n", "0", "-o", "x.png"], "0 is not in the range x>=1"),
     (["MODEL", "-n", "-3", "-o", "x.png"], "-3 is not in the range x>=1"),
