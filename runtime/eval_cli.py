@@ -20,6 +20,7 @@ from onnxgan.quality import Evaluator, mode_collapse_warnings
 from onnxgan.quality.classifier import NUM_CLASSES
 from onnxgan.quality.evaluator import MIN_IMAGES
 
+from . import pretrained
 from .backends import BACKENDS, DEVICES
 from .sampler import Sampler
 
@@ -29,7 +30,8 @@ DIGITS = [str(d) for d in range(NUM_CLASSES)]
 
 
 @click.command("gan-eval", cls=Command, context_settings=CONTEXT_SETTINGS)
-@click.argument("model", metavar="MODEL.onnx")
+@click.argument("model", metavar="MODEL.onnx", required=False)
+@pretrained.option("Score")
 @click.option("-n", "count", type=click.IntRange(min=MIN_IMAGES), default=5000, show_default=True,
               help="How many images to sample and score (the real-vs-real floors exist for 1000-10000).")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
@@ -37,14 +39,17 @@ DIGITS = [str(d) for d in range(NUM_CLASSES)]
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("-o", "--output", default=None, metavar="METRICS.json", help="Also write the figures as JSON here.")
-def main(model: str, count: int, seed: int, backend: str, device: str, output: str | None) -> None:
+def main(model: str | None, pretrained_name: str | None, count: int, seed: int, backend: str, device: str,
+         output: str | None) -> None:
     """Score a generator exported by gan-export: FID, KID, precision/recall and class balance on MNIST.
 
     \b
     Examples:
       gan-eval model.onnx
       gan-eval model.onnx -n 10000 --seed 1 -o metrics.json
+      gan-eval --pretrained mnist
     """
+    model = pretrained.model_or_pretrained(model, pretrained_name)
     if output is not None:
         if Path(output).is_dir():
             raise UserError(f"-o {output}: is a folder; give a file name such as metrics.json")

@@ -111,7 +111,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--model", "gpt"], "unknown model 'gpt'"),
-    (["--steps", "-1"], "--steps and --epochs must be >= 0"),
+    (["--steps", "-1"], "--steps must be an integer >= 0"),
     (["--steps", "5", "--epochs", "1"], "not both"),
     (["--batch-size", "0"], "--batch-size must be in"),
     (["--lr", "0"], "--lr must be in"),
@@ -194,15 +194,18 @@ def gan_train_process(*args: str, cwd: Path) -> subprocess.Popen:
                             text=True)
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
-    process = gan_train_process("--steps", "1000000", "--log-every", "10", "--out", "run", cwd=tmp_path)
+# SIGHUP: the terminal closed; it used to kill the run, before its first checkpoint too, leaving nothing to resume.
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGHUP, 129)])
+def test_ctrl_c_or_a_closed_terminal_saves_a_checkpoint(tmp_path, signum, code):
+    process = gan_train_process("--steps", "1000000", "--log-every", "10", "--ckpt-every", "1000000", "--out", "run",
+                                cwd=tmp_path)
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.monotonic() + 60
     while not (metrics.exists() and metrics.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert "interrupted at step" in stderr and "Traceback" not in stderr
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] >= 10
