@@ -12,6 +12,7 @@ sqrtm). Written independently of quality/inception.py, which is what it checks.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -166,19 +167,29 @@ class FIDInception(nn.Module):
         return F.adaptive_avg_pool2d(x, (1, 1)).flatten(1)
 
 
-def random_inception(seed: int, calibration_images: int = 8) -> FIDInception:
-    """Seeded random weights whose BatchNorm statistics are those of the network's own activations on
-    random images (so features neither vanish nor explode through 94 layers), then perturbed."""
+def random_inception(seed: int, calibration: list[torch.Tensor], feature_mean: float = 0.4) -> FIDInception:
+    """Seeded random weights with random affine BatchNorm parameters, whose BatchNorm statistics are
+    those of the network's own activations on the ``calibration`` batches ((N, 3, H, W) in [0, 1], like
+    the images to be scored), so that features neither vanish nor explode through 94 layers. The last
+    block's BatchNorms are then scaled so that the features average ``feature_mean``, the size of real
+    pool3 features, for which KID's kernel (x.y / 2048 + 1)^3 is made: features 50x larger make its
+    terms cancel beyond float32's (or any tool's) precision."""
     torch.manual_seed(seed)
     model = FIDInception()
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
-            module.momentum = None  # a cumulative average: one batch sets the statistics
+            module.momentum = None  # a cumulative average over the calibration batches
             nn.init.uniform_(module.weight, 0.5, 1.5)
             nn.init.uniform_(module.bias, -0.2, 0.2)
     with torch.no_grad():
-        model.train().features(torch.rand(calibration_images, 3, 75, 75))
-    return model.eval()
+        for batch in calibration:
+            model.train().features(batch)
+        scale = feature_mean / torch.cat([model.eval().features(batch) for batch in calibration]).mean()
+        for module in model.Mixed_7c.modules():
+            if isinstance(module, nn.BatchNorm2d):  # ReLU(s * y) = s * ReLU(y): every feature scales by s
+                module.weight.mul_(scale)
+                module.bias.mul_(scale)
+    return model
 
 
 def save_weights(model: FIDInception, path: Path, legacy: bool) -> Path:
@@ -205,7 +216,9 @@ def frechet_distance(features1: np.ndarray, features2: np.ndarray, eps: float = 
     mu1, mu2 = features1.mean(axis=0), features2.mean(axis=0)
     sigma1, sigma2 = np.cov(features1, rowvar=False), np.cov(features2, rowvar=False)
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    with warnings.catch_warnings():  # 0.3.0 passes disp=False (deprecated in scipy 1.17) to keep sqrtm quiet
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)  # "singular": N < 2048 points
+        covmean = linalg.sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
