@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from onnxgan.train import data as data_module
-from onnxgan.train.data import MAX_CLASSES, READ_CHUNK, DataError, load_dataset, read_idx
+from onnxgan import datasets as data_module
+from onnxgan.datasets import MAX_CLASSES, READ_CHUNK, DataError, read_idx
+from onnxgan.train.data import load_dataset
 
 
 def npy_header(shape: tuple[int, ...], dtype: str = "|u1") -> bytes:
