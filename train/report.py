@@ -109,8 +109,9 @@ def _summary(rows: list[dict[str, Any]]) -> str:
     if training:
         last = training[-1]
         mean_rate = last.get("mean_steps_per_s")
-        rate = f" ({mean_rate:.1f} steps/s on average)" if _is_number(mean_rate) else ""
-        facts.append(f"{last['step']} steps; the last session trained {last.get('wall_time', 0):.0f} s{rate}")
+        rate = f" at {mean_rate:.1f} steps/s on average" if _is_number(mean_rate) else ""
+        facts.append(f"{last['step']} steps; {last.get('wall_time', 0):.0f} s of training{rate} (since the last "
+                     "start, for a resumed run)")
     bars = ""
     if evaluations:
         final = evaluations[-1]
