@@ -141,7 +141,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
 
     \b
     Examples:
-      gan-train                                   # the default recipe on bundled MNIST (about 3 minutes)
+      gan-train                                   # the default recipe on bundled MNIST (about 4 minutes)
       gan-train --preset keras-mlp                # a tutorial's recipe (--list-presets)
       gan-train --model mlp-bn --epochs 5 --out runs/bn
       gan-train --resume runs/bn --steps 20000    # continue exactly where it stopped

@@ -28,7 +28,7 @@ SCHEDULE = {"steps", "epochs"}  # one or the other says how long to train
 PRESETS = {p.name: p for p in (
     Preset("default", "onnxgan's default (the same as no preset): conditional mlp-bn (G 100-256-512-1024-784 "
            "with BatchNorm, folded away on export), D 784-512-256-1, Adam(0.5) at 5e-4 for G and 1e-3 for D, "
-           "batch 128, BCE, EMA 0.998, 10000 steps: about 3 minutes on 2 CPU cores (under 2 with native bf16)"),
+           "batch 128, BCE, EMA 0.998, 10000 steps: about 4 minutes on 2 AVX2 CPU cores in fp32, 2 with native bf16"),
     Preset("quality-10min", "the default recipe for 30000 steps: about 10 minutes on 2 CPU cores in fp32, 5 with "
            "native bf16",
            {"steps": 30000}),
