@@ -228,6 +228,7 @@ def test_the_page_works_at_phone_and_desktop_width(tmp_path, width, height, rati
             browser.evaluate(session, _input("#class", "3", "change"))
             walk_of_3 = browser.evaluate(session, "Array.from(onnxganPage.walkRows[0])")
             layout = browser.evaluate(session, LAYOUT)
+            shot = browser.command("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
             linked_grid = browser.evaluate(session, "Array.from(onnxganPage.lastPixels)")
             browser.evaluate(session, _input("#class", "-1", "change"))
             rows = browser.evaluate(session, "onnxganPage.walkRows.map(row => Array.from(row))")
@@ -235,7 +236,6 @@ def test_the_page_works_at_phone_and_desktop_width(tmp_path, width, height, rati
             random_seed = browser.evaluate(session, "document.getElementById('seed').value")
             browser.evaluate(session, "document.getElementById('download').click()")
             downloaded = browser.evaluate(session, WAIT_FOR_DOWNLOAD)
-            shot = browser.command("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
             # a bad file picked with the file input: one sentence, the model on screen stays
             before = browser.evaluate(session, "Array.from(onnxganPage.lastPixels)")
             document = browser.command("DOM.getDocument", session)["root"]["nodeId"]
