@@ -33,6 +33,7 @@ from tqdm import tqdm
 from onnxgan.errors import TERMINATING, Terminated, UserError, raise_terminated
 from onnxgan.files import atomic_write, leftover_temp_files, new_folder
 
+from ._native import MAX_THREADS
 from .latent import latent
 from .sampler import Sampler, check_fits_in_memory
 
@@ -149,9 +150,10 @@ def digest(path: Path) -> str:
 
 
 def worker_threads(workers: int, threads: int | None) -> int:
-    """Intra-op threads of each worker's Sampler: --threads, else the cores shared out among workers."""
+    """Intra-op threads of each worker's Sampler: --threads, else the cores shared out among workers (at
+    most MAX_THREADS, which a Sampler accepts)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return threads or max(1, cores // workers)
+    return threads or min(MAX_THREADS, max(1, cores // workers))
 
 
 def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None, shard_size: int,

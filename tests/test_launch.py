@@ -77,3 +77,12 @@ def test_a_missing_module_of_no_extra_still_shows(tmp_path):
     code = "import sys; sys.modules['click'] = None; from onnxgan.launch import gan_sample; gan_sample()"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" in result.stderr and "click" in result.stderr
+
+
+def test_the_module_entry_point_names_the_extra_too(tmp_path):
+    """``python -m onnxgan.train`` (torchrun's way in) goes through the same launcher."""
+    code = ("import runpy, sys; sys.modules['torch'] = None; sys.argv = ['gan-train', '--help']; "
+            "runpy.run_module('onnxgan.train', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "gan-train: error: gan-train needs torch, which this install lacks: pip install torch 'onnxgan[train]'"]

@@ -82,16 +82,16 @@ def test_gan_web_writes_the_page_the_model_and_its_list(tmp_path):
 
 
 def test_gan_web_lists_models_of_the_same_name_apart(tmp_path):
-    """Each model keeps its own file and entry, whatever names the others have (two of one name, and a
-    third named like the second's new name: the old "1-NAME" rule gave two of them one file)."""
-    sources = [(tmp_path / "a" / "m.onnx", TINY), (tmp_path / "b" / "m.onnx", DATA / "tiny_mlp.onnx"),
-               (tmp_path / "c" / "m-2.onnx", TINY), (tmp_path / "d" / "1-m.onnx", DATA / "tiny_mlp.onnx")]
+    """Each model keeps its own file and entry, whatever names the others have: the old rule named the
+    second m.onnx "2-m.onnx" here, the first model's name, and copied it over that model's file."""
+    sources = [(tmp_path / "a" / "2-m.onnx", TINY), (tmp_path / "b" / "m.onnx", DATA / "tiny_mlp.onnx"),
+               (tmp_path / "c" / "m.onnx", TINY), (tmp_path / "d" / "m-2.onnx", DATA / "tiny_mlp.onnx")]
     for path, source in sources:
         path.parent.mkdir()
         path.write_bytes(source.read_bytes())
     assert run_web(*(path for path, _ in sources), "-o", tmp_path / "site").exit_code == 0
     entries = json.loads((tmp_path / "site" / "models.json").read_text())
-    assert [entry["file"] for entry in entries] == ["m.onnx", "m-2.onnx", "m-2-2.onnx", "1-m.onnx"]
+    assert [entry["file"] for entry in entries] == ["2-m.onnx", "m.onnx", "m-2.onnx", "m-2-2.onnx"]
     for entry, (_, source) in zip(entries, sources):
         assert (tmp_path / "site" / entry["file"]).read_bytes() == source.read_bytes(), entry
 
@@ -228,6 +228,7 @@ def test_the_page_works_at_phone_and_desktop_width(tmp_path, width, height, rati
             browser.evaluate(session, _input("#class", "3", "change"))
             walk_of_3 = browser.evaluate(session, "Array.from(onnxganPage.walkRows[0])")
             layout = browser.evaluate(session, LAYOUT)
+            shot = browser.command("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
             linked_grid = browser.evaluate(session, "Array.from(onnxganPage.lastPixels)")
             browser.evaluate(session, _input("#class", "-1", "change"))
             rows = browser.evaluate(session, "onnxganPage.walkRows.map(row => Array.from(row))")
@@ -235,7 +236,6 @@ def test_the_page_works_at_phone_and_desktop_width(tmp_path, width, height, rati
             random_seed = browser.evaluate(session, "document.getElementById('seed').value")
             browser.evaluate(session, "document.getElementById('download').click()")
             downloaded = browser.evaluate(session, WAIT_FOR_DOWNLOAD)
-            shot = browser.command("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
             # a bad file picked with the file input: one sentence, the model on screen stays
             before = browser.evaluate(session, "Array.from(onnxganPage.lastPixels)")
             document = browser.command("DOM.getDocument", session)["root"]["nodeId"]

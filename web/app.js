@@ -7,6 +7,7 @@
 "use strict";
 
 const GRID = 64, COLUMNS = 8, PAD = 2, FRAME_MS = 120;
+const MAX_HEIGHT = 640, ANIMATION_HEIGHT = 280;  // CSS px: the grid fits a laptop's screen, a walking digit stays a digit
 const $ = (id) => document.getElementById(id);
 const page = window.onnxganPage = {state: "loading", runtime: null, sampler: null, source: null, lastPixels: null,
                                    lastMs: null, error: null, walkRows: null, lastDownload: null, frame: 0,
@@ -29,15 +30,15 @@ function parseSeed(id) {
 // uint8 pixels (n, H, W, C) -> canvas, `columns` per row, PAD black pixels between. The canvas holds
 // the picture at `zoom` device pixels per model pixel, the largest whole number that fits the column
 // (devicePixelRatio included, so a phone's screen is used too), and is shown at that size: crisp at
-// every width, never stretched by CSS.
-function draw(canvas, pixels, n, columns) {
-  canvas.drawn = {pixels, n, columns};
+// every width, never stretched by CSS; at most maxHeight CSS px tall.
+function draw(canvas, pixels, n, columns, maxHeight = MAX_HEIGHT) {
+  canvas.drawn = {pixels, n, columns, maxHeight};
   const {height: h, width: w, channels: c} = page.sampler.info;
   const rows = Math.ceil(n / columns);
   const width = columns * (w + PAD) + PAD, height = rows * (h + PAD) + PAD;
   const ratio = window.devicePixelRatio || 1;
   const room = Math.max(canvas.parentElement.clientWidth, 1) * ratio;  // device pixels across the column
-  const zoom = Math.max(1, Math.floor(Math.min(room / width, 640 * ratio / height)));
+  const zoom = Math.max(1, Math.floor(Math.min(room / width, maxHeight * ratio / height)));
   canvas.width = width * zoom;
   canvas.height = height * zoom;
   canvas.style.width = `${canvas.width / ratio}px`;
@@ -59,7 +60,7 @@ function draw(canvas, pixels, n, columns) {
 
 function redraw() {
   for (const canvas of document.querySelectorAll("canvas"))
-    if (canvas.drawn) draw(canvas, canvas.drawn.pixels, canvas.drawn.n, canvas.drawn.columns);
+    if (canvas.drawn) draw(canvas, canvas.drawn.pixels, canvas.drawn.n, canvas.drawn.columns, canvas.drawn.maxHeight);
 }
 
 // ---- the grid ----
@@ -132,7 +133,8 @@ function walk() {
     page.walkRows = rows;
     const strip = new Uint8Array(rows.length * rows[0].length);
     rows.forEach((row, r) => strip.set(row, r * row.length));
-    draw($("strip"), strip, rows.length * steps, steps);
+    // one row per class; a single walk wraps at 8 frames, so that its frames are drawn large too
+    draw($("strip"), strip, rows.length * steps, rows.length > 1 ? steps : Math.min(steps, COLUMNS));
     $("walk-note").textContent = rows.length > 1 ? `each class in its own row, ${steps} steps`
       : page.sampler.info.num_classes ? `within class ${className(walkClasses()[0])}, ${steps} steps` : `${steps} steps`;
     page.frame = 0;
@@ -151,7 +153,7 @@ function showFrame() {
   const t = page.frame % (2 * steps - 2), step = t < steps ? t : 2 * steps - 2 - t;  // ping-pong
   const cells = new Uint8Array(rows.length * size);
   rows.forEach((row, r) => cells.set(row.subarray(step * size, (step + 1) * size), r * size));
-  draw($("animation"), cells, rows.length, Math.min(rows.length, 10));
+  draw($("animation"), cells, rows.length, Math.min(rows.length, 10), ANIMATION_HEIGHT);
 }
 
 function toggleAnimation() {
