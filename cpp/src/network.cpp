@@ -16,6 +16,19 @@ Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
   }
   const int64_t rows = std::max(kernel_.chunk_rows, kColumnSplitBelow);
   scratch_.assign(size_t(threads), std::vector<float>(size_t(rows * (input_width() + 2 * max_width_))));
+  if (plan_.steps.empty()) return;
+  int64_t largest = layers_.back().out;
+  size_t block_floats = 0;
+  for (ImageStep &step : plan_.steps) {
+    largest = std::max(largest, step.out_size());
+    convs_.push_back(step.kind == ImageStep::kConv ? pack_conv(step, half, kernel_.chunk_rows) : PackedConv{});
+    block_floats = std::max(block_floats, convs_.back().scratch_floats());
+    step.conv.weight = {};  // packed now: keep only the shapes
+    step.conv.bias = {};
+  }
+  slice_ = std::max<int64_t>(1, std::min(kSliceSamples, kSliceFloats / largest));
+  for (std::vector<float> &buffer : images_) buffer.resize(size_t(slice_ * largest));
+  block_scratch_.assign(size_t(threads), std::vector<float>(block_floats));
 }
 
 // Rows row0 .. row0+rows of the first layer's input: z itself, or concat(z, embedding[label]) built
@@ -80,12 +93,52 @@ void Network::by_rows(int64_t n, const float *z, const int64_t *labels, float *o
   pool_.run((n + chunk_rows - 1) / chunk_rows, job);
 }
 
-void Network::generate(int64_t n, const float *z, const int64_t *labels, float *out) {
-  if (n == 0) return;
+void Network::dense(int64_t n, const float *z, const int64_t *labels, float *out) {
   if (n < kColumnSplitBelow)
     by_columns(n, z, labels, out);
   else
     by_rows(n, z, labels, out);
+}
+
+void Network::images(int64_t n, const float *z, const int64_t *labels, float *out) {
+  const int64_t latent = plan_.latent_dim, first = layers_.back().out;
+  const int64_t channels = plan_.steps.front().in_shape[0], pixels = first / channels;
+  for (int64_t s0 = 0; s0 < n; s0 += slice_) {
+    const int64_t m = std::min(slice_, n - s0);
+    float *x = images_[0].data(), *y = images_[1].data();
+    dense(m, z + s0 * latent, labels ? labels + s0 : nullptr, y);  // (m, C, H, W)
+    auto layout = [&](int64_t i, int) { to_channels_last(channels, pixels, y + i * first, x + i * first); };
+    pool_.run(m, layout);  // x: (m, H, W, C)
+    for (size_t s = 0; s < plan_.steps.size(); ++s) {
+      const ImageStep &step = plan_.steps[s];
+      const PackedConv &conv = convs_[s];
+      const int64_t in_size = step.in_size(), out_size = step.out_size();
+      if (step.kind == ImageStep::kUpsample) {
+        auto job = [&](int64_t i, int) { upsample(step, x + i * in_size, y + i * out_size); };
+        pool_.run(m, job);
+      } else {
+        const int64_t blocks = int64_t(conv.blocks.size());
+        auto job = [&](int64_t item, int participant) {
+          const int64_t i = item / blocks;
+          run_conv_block(conv, kernel_, conv.blocks[size_t(item % blocks)], x + i * in_size, y + i * out_size,
+                         block_scratch_[size_t(participant)].data());
+        };
+        pool_.run(m * blocks, job);
+      }
+      std::swap(x, y);
+    }
+    const int64_t size = plan_.image_size();
+    auto back = [&](int64_t i, int) { to_channels_first(plan_.channels, size / plan_.channels, x + i * size, out + (s0 + i) * size); };
+    pool_.run(m, back);
+  }
+}
+
+void Network::generate(int64_t n, const float *z, const int64_t *labels, float *out) {
+  if (n == 0) return;
+  if (!plan_.steps.empty())
+    images(n, z, labels, out);
+  else
+    dense(n, z, labels, out);
 }
 
 }  // namespace onnxgan

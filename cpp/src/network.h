@@ -1,15 +1,21 @@
-// The forward pass of a validated MLP generator: packed layers, the chosen kernel and a thread pool.
+// The forward pass of a validated generator: packed layers (and convolutions), the chosen kernel and a
+// thread pool.
 // Every output row is computed by the same instructions whatever thread or chunk it falls to, so
 // results are identical for any thread count. The strategy depends on the batch size n:
 //   n == 1:  each layer's panels (output columns) split across threads, the matrix-vector kernel;
 //   n < 32:  the same with the GEMM kernel (one barrier per layer);
 //   n >= 32: equal chunks of at most kernel.chunk_rows rows taken by threads in turn through all
 //            layers (no barriers; the activations stay in the thread's L2).
+// Conv generators (plan.steps) go in slices of at most kSliceSamples samples: the dense layers as above
+// into (slice, C*H*W), then each step over the whole slice, its work items (sample, block of output
+// lines) shared by the threads with one barrier per step, in channels-last images (conv.h); the last
+// step's images are turned back to (C, H, W) in `out`.
 #ifndef ONNXGAN_NETWORK_H
 #define ONNXGAN_NETWORK_H
 
 #include <vector>
 
+#include "conv.h"
 #include "kernel.h"
 #include "plan.h"
 #include "thread_pool.h"
@@ -30,11 +36,16 @@ class Network {
 
  private:
   static constexpr int64_t kColumnSplitBelow = 32;
+  // Samples per slice of a conv generator's batch: enough work items per step for the threads, few
+  // enough for the slice's images to stay in L2/L3 (and bounded by kSliceFloats).
+  static constexpr int64_t kSliceSamples = 16, kSliceFloats = int64_t(1) << 24;
 
   int64_t input_width() const { return layers_.front().in; }
   const float *input_rows(int64_t row0, int64_t rows, const float *z, const int64_t *labels, float *scratch) const;
   void by_columns(int64_t n, const float *z, const int64_t *labels, float *out);
   void by_rows(int64_t n, const float *z, const int64_t *labels, float *out);
+  void dense(int64_t n, const float *z, const int64_t *labels, float *out);
+  void images(int64_t n, const float *z, const int64_t *labels, float *out);
 
   Plan plan_;
   const Kernel &kernel_;
@@ -43,6 +54,12 @@ class Network {
   int64_t max_width_ = 0;
   ThreadPool pool_;
   std::vector<std::vector<float>> scratch_;  // per thread: input chunk + two activation buffers
+  // Conv generators: one PackedConv per conv step (convs_[i] for plan_.steps[i]; unused for upsampling),
+  // two slices of images (slice_, largest image), per thread the scratch of one conv block.
+  std::vector<PackedConv> convs_;
+  int64_t slice_ = 0;
+  std::vector<float> images_[2];
+  std::vector<std::vector<float>> block_scratch_;
 };
 
 }  // namespace onnxgan

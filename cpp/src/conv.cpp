@@ -1,0 +1,134 @@
+// The lowering and the forward pass of conv.h.
+#include "conv.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace onnxgan {
+namespace {
+
+// The phases of one axis. Conv: one phase, input o * stride - pad + k * dilation. ConvTranspose:
+// output o = i * stride - pad + k * dilation, so output o = origin + stride * q reads, through tap k,
+// input i = q + (origin + pad - k * dilation) / stride wherever that division is exact.
+std::vector<ConvAxis> axis_phases(const Conv &conv, int axis, int64_t out) {
+  const int64_t stride = conv.stride[axis], pad = conv.pad_begin[axis], dilation = conv.dilation[axis];
+  std::vector<ConvAxis> phases;
+  if (!conv.transposed) {
+    ConvAxis phase;
+    phase.count = out;
+    for (int64_t k = 0; k < conv.kernel[axis]; ++k) phase.taps.push_back(k), phase.offsets.push_back(k * dilation - pad);
+    phases.push_back(phase);
+    return phases;
+  }
+  for (int64_t origin = 0; origin < stride && origin < out; ++origin) {
+    ConvAxis phase;
+    phase.origin = origin;
+    phase.count = (out - origin + stride - 1) / stride;
+    for (int64_t k = 0; k < conv.kernel[axis]; ++k) {
+      const int64_t reach = origin + pad - k * dilation;  // stride * (input - q)
+      if (((reach % stride) + stride) % stride == 0) phase.taps.push_back(k), phase.offsets.push_back(reach / stride);
+    }
+    phases.push_back(phase);
+  }
+  return phases;
+}
+
+}  // namespace
+
+PackedConv pack_conv(const ImageStep &step, bool half, int64_t block_rows) {
+  const Conv &conv = step.conv;
+  PackedConv packed;
+  std::copy(step.in_shape, step.in_shape + 3, packed.in_shape);
+  std::copy(step.out_shape, step.out_shape + 3, packed.out_shape);
+  const int64_t cin = conv.in_channels, cout = conv.out_channels, kh = conv.kernel[0], kw = conv.kernel[1];
+  for (int axis = 0; axis < 2; ++axis) {
+    packed.in_step[axis] = conv.transposed ? 1 : conv.stride[axis];
+    packed.out_step[axis] = conv.transposed ? conv.stride[axis] : 1;
+  }
+  for (const ConvAxis &y : axis_phases(conv, 0, step.out_shape[1])) {
+    for (const ConvAxis &x : axis_phases(conv, 1, step.out_shape[2])) {
+      Layer layer;  // (C_out, taps * C_in), column (ty, tx, ci) = weight[co, ci, ky, kx]
+      layer.in = int64_t(y.taps.size() * x.taps.size()) * cin;
+      layer.out = cout;
+      layer.weight.resize(size_t(layer.in * cout));
+      for (int64_t co = 0; co < cout; ++co)
+        for (size_t ty = 0; ty < y.taps.size(); ++ty)
+          for (size_t tx = 0; tx < x.taps.size(); ++tx)
+            for (int64_t ci = 0; ci < cin; ++ci)
+              layer.weight[size_t(co * layer.in + int64_t(ty * x.taps.size() + tx) * cin + ci)] =
+                  conv.weight[size_t(((co * cin + ci) * kh + y.taps[ty]) * kw + x.taps[tx])];
+      layer.bias = conv.bias;
+      layer.activation = step.activation;
+      layer.alpha = step.alpha;
+      const size_t index = packed.phases.size();
+      packed.phases.push_back(ConvPhase{y, x, pack_layer(layer, half)});
+      packed.max_k = std::max(packed.max_k, layer.in);
+      const int64_t lines = std::max<int64_t>(1, block_rows / x.count);  // x.count >= 1: empty phases are never made
+      for (int64_t q0 = 0; q0 < y.count; q0 += lines) {
+        packed.blocks.push_back(ConvBlock{index, q0, std::min(y.count, q0 + lines)});
+        packed.max_rows = std::max(packed.max_rows, (std::min(y.count, q0 + lines) - q0) * x.count);
+      }
+    }
+  }
+  return packed;
+}
+
+void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBlock &block, const float *in, float *out,
+                    float *scratch) {
+  const ConvPhase &phase = conv.phases[block.phase];
+  const int64_t cin = conv.in_shape[0], in_h = conv.in_shape[1], in_w = conv.in_shape[2];
+  const int64_t cout = conv.out_shape[0], out_w = conv.out_shape[2];
+  const int64_t columns = phase.x.count, rows = (block.q1 - block.q0) * columns, k = phase.layer.in;
+  const size_t tap_bytes = size_t(cin) * sizeof(float);
+  float *a = scratch;  // (rows, k): row (qy, qx) = the input pixels its taps read, zeros outside the image
+  for (int64_t qy = block.q0; qy < block.q1; ++qy) {
+    for (int64_t qx = 0; qx < columns; ++qx) {
+      float *row = a + ((qy - block.q0) * columns + qx) * k;
+      for (size_t ty = 0; ty < phase.y.offsets.size(); ++ty) {
+        const int64_t iy = qy * conv.in_step[0] + phase.y.offsets[ty];
+        for (size_t tx = 0; tx < phase.x.offsets.size(); ++tx, row += cin) {
+          const int64_t ix = qx * conv.in_step[1] + phase.x.offsets[tx];
+          if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w)
+            std::memcpy(row, in + (iy * in_w + ix) * cin, tap_bytes);
+          else
+            std::memset(row, 0, tap_bytes);
+        }
+      }
+    }
+  }
+  // A Conv's block is whole output lines, contiguous in out: the kernel writes there. A transposed
+  // conv's phase pixels lie out_step apart: they go to scratch, then to their places.
+  const bool direct = conv.out_step[0] == 1 && conv.out_step[1] == 1;
+  float *c = direct ? out + block.q0 * out_w * cout : scratch + conv.max_rows * conv.max_k;  // (rows, C_out)
+  kernel.gemm(GemmTask{a, size_t(k), rows, &phase.layer, 0, phase.layer.panels, c, size_t(cout)});
+  if (direct) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t oy = phase.y.origin + (block.q0 + r / columns) * conv.out_step[0];
+    const int64_t ox = phase.x.origin + (r % columns) * conv.out_step[1];
+    std::memcpy(out + (oy * out_w + ox) * cout, c + r * cout, size_t(cout) * sizeof(float));
+  }
+}
+
+void upsample(const ImageStep &step, const float *in, float *out) {
+  const int64_t channels = step.in_shape[0], in_h = step.in_shape[1], in_w = step.in_shape[2];
+  const int64_t sh = step.scale[0], sw = step.scale[1], out_w = in_w * sw;
+  const size_t pixel_bytes = size_t(channels) * sizeof(float);
+  for (int64_t iy = 0; iy < in_h; ++iy) {
+    float *line = out + iy * sh * out_w * channels;  // output line iy * sh, then copied sh - 1 times
+    for (int64_t ix = 0; ix < in_w; ++ix)
+      for (int64_t j = 0; j < sw; ++j) std::memcpy(line + (ix * sw + j) * channels, in + (iy * in_w + ix) * channels, pixel_bytes);
+    for (int64_t j = 1; j < sh; ++j) std::memcpy(line + j * out_w * channels, line, size_t(out_w) * pixel_bytes);
+  }
+}
+
+void to_channels_last(int64_t channels, int64_t pixels, const float *in, float *out) {
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) out[p * channels + c] = in[c * pixels + p];
+}
+
+void to_channels_first(int64_t channels, int64_t pixels, const float *in, float *out) {
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) out[c * pixels + p] = in[p * channels + c];
+}
+
+}  // namespace onnxgan

@@ -1,0 +1,63 @@
+// The image steps of conv generators on the packed-panel GEMM kernels (kernel.h), on channels-last
+// images (H, W, C): a pixel's channels are one contiguous row, which is what a GEMM row reads and writes.
+//
+// A convolution is lowered to GEMMs by phases: output pixels are grouped by their position modulo the
+// output step (a ConvTranspose of stride s has s x s phases, a Conv one), and within a phase every
+// output pixel reads the same kernel taps at fixed input offsets. So a phase is one GEMM:
+// A (pixels, taps * C_in), gathered from the input with zeros outside it (im2col), times the phase's
+// packed weights (taps * C_in, C_out), bias and activation applied by the kernel. A transposed conv
+// never multiplies the zeros that the textbook zero-insertion form would (75% of them at stride 2).
+// The plain reference of these ops is tests/native_reference.py (numpy), compared in tests/test_native_conv.py.
+#ifndef ONNXGAN_CONV_H
+#define ONNXGAN_CONV_H
+
+#include <vector>
+
+#include "kernel.h"
+#include "plan.h"
+
+namespace onnxgan {
+
+// One phase along one axis: outputs origin + out_step * q for q < count read inputs
+// q * in_step + offsets[t] for each tap t (kernel index taps[t]).
+struct ConvAxis {
+  int64_t origin = 0, count = 0;
+  std::vector<int64_t> taps, offsets;
+};
+
+struct ConvPhase {
+  ConvAxis y, x;
+  PackedLayer layer;  // in = y.taps * x.taps * C_in (tap-major, then channel), out = C_out
+};
+
+// Output lines q0 .. q1 of a phase: one work item, at most `block_rows` output pixels (or one line).
+struct ConvBlock {
+  size_t phase = 0;
+  int64_t q0 = 0, q1 = 0;
+};
+
+struct PackedConv {
+  int64_t in_shape[3] = {0, 0, 0}, out_shape[3] = {0, 0, 0};  // (C, H, W)
+  int64_t in_step[2] = {1, 1}, out_step[2] = {1, 1};          // (h, w)
+  std::vector<ConvPhase> phases;
+  std::vector<ConvBlock> blocks;
+  int64_t max_rows = 0, max_k = 0;
+  // Floats of scratch one block needs: its im2col rows (max_rows, max_k) and its output rows (max_rows, C_out).
+  size_t scratch_floats() const { return size_t(max_rows * (max_k + out_shape[0])); }
+};
+
+PackedConv pack_conv(const ImageStep &step, bool half, int64_t block_rows);
+
+// One block of one image: in (H, W, C_in) -> that block's pixels of out (H_out, W_out, C_out).
+void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBlock &block, const float *in, float *out,
+                    float *scratch);
+
+// Nearest upsampling of one image by the step's whole factors: in (H, W, C) -> out (H * sh, W * sw, C).
+void upsample(const ImageStep &step, const float *in, float *out);
+
+// One image (channels, pixels) -> (pixels, channels), and back.
+void to_channels_last(int64_t channels, int64_t pixels, const float *in, float *out);
+void to_channels_first(int64_t channels, int64_t pixels, const float *in, float *out);
+
+}  // namespace onnxgan
+#endif
