@@ -80,8 +80,8 @@ ImageStep read_conv(const onnx::Node &node, const std::vector<int64_t> &in, cons
     const int64_t span = dilation[axis] * (kernel[axis] - 1);  // reach of the kernel beyond one pixel
     if (pads[axis] > span || pads[axis + 2] > span)
       refuse_node(node, "pads " + text(pads) + " reach beyond the kernel's span (" + std::to_string(span) + ")");
-    if (transposed && output_padding[axis] >= stride[axis] && output_padding[axis] >= dilation[axis])
-      refuse_node(node, "output_padding " + text(output_padding) + " must be smaller than the stride or the dilation");
+    if (transposed && output_padding[axis] >= stride[axis])  // onnxruntime refuses it too, when it runs the model
+      refuse_node(node, "output_padding " + text(output_padding) + " must be smaller than the strides " + text(stride));
     conv.kernel[axis] = kernel[axis], conv.stride[axis] = stride[axis], conv.dilation[axis] = dilation[axis];
     conv.pad_begin[axis] = pads[axis];
     const int64_t side = in[size_t(axis) + 1];
