@@ -156,3 +156,19 @@ def test_the_reference_agrees_with_onnxruntime(exported):
             feeds["label"] = np.arange(4, dtype=np.int64)
         theirs = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["image"], feeds)[0]
         assert np.abs(reference_generate(model, z, feeds.get("label")) - theirs).max() <= 1e-5
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_lines_wider_than_a_block_are_split(kernel):
+    """Blocks of at most 48 (96 on AVX-512) pixels cut a 150-pixel line; a phase of a transposed conv too."""
+    if not kernel_available(kernel):
+        pytest.skip(f"this CPU or build has no {kernel} kernel")
+    steps = [{"op": "Resize", "scales": (1, 5)},
+             {"op": "Conv", "out": 3, "kernel": (3, 3), "pads": (1, 1, 1, 1), "act": "Relu"},
+             {"op": "ConvTranspose", "out": 2, "kernel": (3, 4), "strides": (1, 2), "pads": (1, 1, 1, 1), "act": "Tanh"}]
+    model = make_conv_generator(4, (2, 3, 30), steps, seed=1)
+    native = _native.Model.from_bytes(model.SerializeToString(), threads=2, kernel=kernel)
+    z = latent(3, 4, 0)
+    ours = native.generate(z)
+    assert ours.shape == (3, 2, 3, 300)
+    assert np.abs(ours - reference_generate(model, z)).max() <= 2e-5

@@ -64,10 +64,13 @@ PackedConv pack_conv(const ImageStep &step, bool half, int64_t block_rows) {
       packed.phases.push_back(ConvPhase{y, x, pack_layer(layer, half)});
       packed.max_k = std::max(packed.max_k, layer.in);
       const int64_t lines = std::max<int64_t>(1, block_rows / x.count);  // x.count >= 1: empty phases are never made
-      for (int64_t q0 = 0; q0 < y.count; q0 += lines) {
-        packed.blocks.push_back(ConvBlock{index, q0, std::min(y.count, q0 + lines)});
-        packed.max_rows = std::max(packed.max_rows, (std::min(y.count, q0 + lines) - q0) * x.count);
-      }
+      const int64_t columns = std::min(x.count, block_rows);
+      for (int64_t q0 = 0; q0 < y.count; q0 += lines)
+        for (int64_t r0 = 0; r0 < x.count; r0 += columns) {
+          const ConvBlock block{index, q0, std::min(y.count, q0 + lines), r0, std::min(x.count, r0 + columns)};
+          packed.blocks.push_back(block);
+          packed.max_rows = std::max(packed.max_rows, (block.q1 - block.q0) * (block.r1 - block.r0));
+        }
     }
   }
   return packed;
@@ -78,12 +81,12 @@ void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBloc
   const ConvPhase &phase = conv.phases[block.phase];
   const int64_t cin = conv.in_shape[0], in_h = conv.in_shape[1], in_w = conv.in_shape[2];
   const int64_t cout = conv.out_shape[0], out_w = conv.out_shape[2];
-  const int64_t columns = phase.x.count, rows = (block.q1 - block.q0) * columns, k = phase.layer.in;
+  const int64_t columns = block.r1 - block.r0, rows = (block.q1 - block.q0) * columns, k = phase.layer.in;
   const size_t tap_bytes = size_t(cin) * sizeof(float);
   float *a = scratch;  // (rows, k): row (qy, qx) = the input pixels its taps read, zeros outside the image
   for (int64_t qy = block.q0; qy < block.q1; ++qy) {
-    for (int64_t qx = 0; qx < columns; ++qx) {
-      float *row = a + ((qy - block.q0) * columns + qx) * k;
+    for (int64_t qx = block.r0; qx < block.r1; ++qx) {
+      float *row = a + ((qy - block.q0) * columns + qx - block.r0) * k;
       for (size_t ty = 0; ty < phase.y.offsets.size(); ++ty) {
         const int64_t iy = qy * conv.in_step[0] + phase.y.offsets[ty];
         for (size_t tx = 0; tx < phase.x.offsets.size(); ++tx, row += cin) {
@@ -96,15 +99,15 @@ void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBloc
       }
     }
   }
-  // A Conv's block is whole output lines, contiguous in out: the kernel writes there. A transposed
-  // conv's phase pixels lie out_step apart: they go to scratch, then to their places.
+  // A Conv's block is whole output lines or part of one, contiguous in out: the kernel writes there. A
+  // transposed conv's phase pixels lie out_step apart: they go to scratch, then to their places.
   const bool direct = conv.out_step[0] == 1 && conv.out_step[1] == 1;
-  float *c = direct ? out + block.q0 * out_w * cout : scratch + conv.max_rows * conv.max_k;  // (rows, C_out)
+  float *c = direct ? out + (block.q0 * out_w + block.r0) * cout : scratch + conv.max_rows * conv.max_k;  // (rows, C_out)
   kernel.gemm(GemmTask{a, size_t(k), rows, &phase.layer, 0, phase.layer.panels, c, size_t(cout)});
   if (direct) return;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t oy = phase.y.origin + (block.q0 + r / columns) * conv.out_step[0];
-    const int64_t ox = phase.x.origin + (r % columns) * conv.out_step[1];
+    const int64_t ox = phase.x.origin + (block.r0 + r % columns) * conv.out_step[1];
     std::memcpy(out + (oy * out_w + ox) * cout, c + r * cout, size_t(cout) * sizeof(float));
   }
 }

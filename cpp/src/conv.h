@@ -30,10 +30,11 @@ struct ConvPhase {
   PackedLayer layer;  // in = y.taps * x.taps * C_in (tap-major, then channel), out = C_out
 };
 
-// Output lines q0 .. q1 of a phase: one work item, at most `block_rows` output pixels (or one line).
+// Outputs q0 .. q1 (lines) x r0 .. r1 (columns) of a phase, at most `block_rows` pixels: one work item.
+// Whole lines where they fit, else part of one line (so a block's scratch stays small whatever the width).
 struct ConvBlock {
   size_t phase = 0;
-  int64_t q0 = 0, q1 = 0;
+  int64_t q0 = 0, q1 = 0, r0 = 0, r1 = 0;
 };
 
 struct PackedConv {
