@@ -1,6 +1,7 @@
 """Malformed and unsupported files through the native module: each gives a ValueError with a specific
-message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights) is
-truncated at every byte and mutated at random; other files are edited with the onnx package.
+message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights) and
+tiny_dcgan.onnx (a conv generator) are truncated at every byte and mutated at random; other files, MLP
+and conv generators, are edited with the onnx package.
 (cpp/tests/test_model.cpp runs the same kinds of attack on the C ABI, also under ASan/UBSan.)"""
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from test_native import make_mlp
 from onnxgan.runtime import _native  # every install builds it
 
 TINY = DATA / "native_tiny.onnx"
+TINY_CONV = DATA / "tiny_dcgan.onnx"  # gan-export's dcgan (Gemm, Reshape, ConvTranspose x 2), fp32
 
 
 def load(data: bytes):
@@ -46,8 +48,9 @@ def test_the_tiny_model_loads_and_runs():
     run_once(model)
 
 
-def test_truncated_at_every_byte():
-    data = TINY.read_bytes()
+@pytest.mark.parametrize("path", [TINY, TINY_CONV], ids=["mlp", "dcgan"])
+def test_truncated_at_every_byte(path):
+    data = path.read_bytes()
     without_metadata = onnx.load_from_string(data)
     del without_metadata.metadata_props[:]
     metadata_start = len(without_metadata.SerializeToString())  # metadata_props (field 14) are written last
@@ -60,8 +63,9 @@ def test_truncated_at_every_byte():
             assert size >= metadata_start, f"a prefix of {size} bytes (graph cut short) was accepted"
 
 
-def test_random_byte_changes_fail_cleanly_or_still_run():
-    data = bytearray(TINY.read_bytes())
+@pytest.mark.parametrize("path", [TINY, TINY_CONV], ids=["mlp", "dcgan"])
+def test_random_byte_changes_fail_cleanly_or_still_run(path):
+    data = bytearray(path.read_bytes())
     rng = np.random.default_rng(0)
     for _ in range(500):
         changed = bytearray(data)
