@@ -31,7 +31,7 @@ PAGE_FILES = ("index.html", "app.js", "onnxgan-api.js", "onnxgan.js", "onnxgan.w
               help="Also offer a generator shipped with onnxgan (mnist: a conditional MLP); repeatable.")
 @click.option("-o", "--output", required=True, metavar="SITE/", help="A new or empty folder to write the page into.")
 def main(models: tuple[str, ...], pretrained_names: tuple[str, ...], output: str) -> None:
-    """Write a web page that samples MLP generators in the browser with onnxgan's C++ kernel
+    """Write a web page that samples generators (MLP and conv, grey or RGB) in the browser with onnxgan's C++ kernel
     (WebAssembly): an 8x8 grid from a seed, classes, truncation and a latent walk.
 
     \b
