@@ -160,15 +160,16 @@ def test_the_reference_agrees_with_onnxruntime(exported):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_lines_wider_than_a_block_are_split(kernel):
-    """Blocks of at most 48 (96 on AVX-512) pixels cut a 150-pixel line; a phase of a transposed conv too."""
+    """Blocks of at most 48 (96 on AVX-512) pixels cut a 150-pixel line; a 150-pixel phase of a transposed
+    conv too."""
     if not kernel_available(kernel):
         pytest.skip(f"this CPU or build has no {kernel} kernel")
     steps = [{"op": "Resize", "scales": (1, 5)},
-             {"op": "Conv", "out": 3, "kernel": (3, 3), "pads": (1, 1, 1, 1), "act": "Relu"},
-             {"op": "ConvTranspose", "out": 2, "kernel": (3, 4), "strides": (1, 2), "pads": (1, 1, 1, 1), "act": "Tanh"}]
-    model = make_conv_generator(4, (2, 3, 30), steps, seed=1)
+             {"op": "Conv", "out": 16, "kernel": (3, 3), "pads": (1, 1, 1, 1), "act": "Relu"},
+             {"op": "ConvTranspose", "out": 32, "kernel": (3, 4), "strides": (1, 2), "pads": (1, 1, 1, 1), "act": "Tanh"}]
+    model = make_conv_generator(4, (2, 3, 30), steps, seed=1)  # 16 and 32 channels: the gather form (conv.h)
     native = _native.Model.from_bytes(model.SerializeToString(), threads=2, kernel=kernel)
     z = latent(3, 4, 0)
     ours = native.generate(z)
-    assert ours.shape == (3, 2, 3, 300)
+    assert ours.shape == (3, 32, 3, 300)
     assert np.abs(ours - reference_generate(model, z)).max() <= 2e-5

@@ -33,6 +33,45 @@ std::vector<ConvAxis> axis_phases(const Conv &conv, int axis, int64_t out) {
   return phases;
 }
 
+int64_t padded(int64_t columns) { return (columns + kPanelWidth - 1) / kPanelWidth * kPanelWidth; }
+
+// Where input index i reaches through tap k on one axis: Conv, the output o with
+// i = o * stride - pad + k * dilation; ConvTranspose, o = i * stride - pad + k * dilation; -1 where none.
+std::vector<int64_t> targets(const Conv &conv, int axis, int64_t in, int64_t out) {
+  const int64_t kernel = conv.kernel[axis], stride = conv.stride[axis], pad = conv.pad_begin[axis], dilation = conv.dilation[axis];
+  std::vector<int64_t> target(size_t(in * kernel), -1);
+  for (int64_t i = 0; i < in; ++i)
+    for (int64_t k = 0; k < kernel; ++k) {
+      const int64_t reach = conv.transposed ? i * stride - pad + k * dilation : i + pad - k * dilation;
+      const int64_t o = conv.transposed ? reach : (reach >= 0 && reach % stride == 0 ? reach / stride : -1);
+      if (o >= 0 && o < out) target[size_t(i * kernel + k)] = o;
+    }
+  return target;
+}
+
+// The scatter form of conv.h: the (C_in, taps * C_out) layer, columns (ky, kx, co).
+void pack_scatter(const ImageStep &step, bool half, int64_t block_rows, PackedConv &packed) {
+  const Conv &conv = step.conv;
+  const int64_t cin = conv.in_channels, cout = conv.out_channels, taps = conv.kernel[0] * conv.kernel[1];
+  Layer layer;
+  layer.in = cin;
+  layer.out = taps * cout;
+  layer.weight.resize(size_t(layer.in * layer.out));
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t co = 0; co < cout; ++co)
+      for (int64_t ci = 0; ci < cin; ++ci)
+        layer.weight[size_t((t * cout + co) * cin + ci)] = conv.weight[size_t((co * cin + ci) * taps + t)];
+  layer.bias.assign(size_t(layer.out), 0.0f);
+  packed.scattered = true;
+  packed.scatter = pack_layer(layer, half);
+  packed.target_y = targets(conv, 0, step.in_shape[1], step.out_shape[1]);
+  packed.target_x = targets(conv, 1, step.in_shape[2], step.out_shape[2]);
+  packed.bias = conv.bias;
+  packed.activation = step.activation;
+  packed.alpha = step.alpha;
+  packed.max_rows = std::min(block_rows, step.in_shape[1] * step.in_shape[2]);
+}
+
 }  // namespace
 
 PackedConv pack_conv(const ImageStep &step, bool half, int64_t block_rows) {
@@ -73,11 +112,23 @@ PackedConv pack_conv(const ImageStep &step, bool half, int64_t block_rows) {
         }
     }
   }
+  // Multiply-adds of each form, panels padded to 16 columns (a scattered sum costs about an FMA).
+  const int64_t taps = kh * kw, in_pixels = step.in_shape[1] * step.in_shape[2];
+  double gathered = 0;
+  for (const ConvPhase &phase : packed.phases) gathered += double(phase.y.count * phase.x.count) * double(phase.layer.in) * double(padded(cout));
+  const double scattered = double(in_pixels) * (double(cin) * double(padded(taps * cout)) + double(taps * cout));
+  if (scattered < gathered) {
+    packed.phases.clear();
+    packed.blocks.clear();
+    pack_scatter(step, half, block_rows, packed);
+  }
   return packed;
 }
 
-void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBlock &block, const float *in, float *out,
-                    float *scratch) {
+namespace {
+
+void run_gathered(const PackedConv &conv, const Kernel &kernel, const ConvBlock &block, const float *in, float *out,
+                  float *scratch) {
   const ConvPhase &phase = conv.phases[block.phase];
   const int64_t cin = conv.in_shape[0], in_h = conv.in_shape[1], in_w = conv.in_shape[2];
   const int64_t cout = conv.out_shape[0], out_w = conv.out_shape[2];
@@ -110,6 +161,42 @@ void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBloc
     const int64_t ox = phase.x.origin + (block.r0 + r % columns) * conv.out_step[1];
     std::memcpy(out + (oy * out_w + ox) * cout, c + r * cout, size_t(cout) * sizeof(float));
   }
+}
+
+void run_scattered(const PackedConv &conv, const Kernel &kernel, const float *in, float *out, float *scratch) {
+  const int64_t cin = conv.in_shape[0], in_h = conv.in_shape[1], in_w = conv.in_shape[2];
+  const int64_t cout = conv.out_shape[0], out_h = conv.out_shape[1], out_w = conv.out_shape[2];
+  const int64_t kh = int64_t(conv.target_y.size()) / in_h, kw = int64_t(conv.target_x.size()) / in_w;
+  const int64_t plane = out_h * out_w, width = conv.scatter.out, pixels = in_h * in_w;
+  std::memset(out, 0, size_t(cout * plane) * sizeof(float));
+  for (int64_t p0 = 0; p0 < pixels; p0 += conv.max_rows) {
+    const int64_t rows = std::min(conv.max_rows, pixels - p0);
+    kernel.gemm(GemmTask{in + p0 * cin, size_t(cin), rows, &conv.scatter, 0, conv.scatter.panels, scratch, size_t(width)});
+    for (int64_t r = 0; r < rows; ++r) {  // input pixel p0 + r: each tap's C_out sums to the pixel it reaches
+      const int64_t iy = (p0 + r) / in_w, ix = (p0 + r) % in_w;
+      const float *sums = scratch + r * width;
+      for (int64_t ky = 0; ky < kh; ++ky) {
+        const int64_t oy = conv.target_y[size_t(iy * kh + ky)];
+        if (oy < 0) continue;
+        for (int64_t kx = 0; kx < kw; ++kx) {
+          const int64_t ox = conv.target_x[size_t(ix * kw + kx)];
+          if (ox < 0) continue;
+          const float *tap = sums + (ky * kw + kx) * cout;
+          for (int64_t co = 0; co < cout; ++co) out[co * plane + oy * out_w + ox] += tap[co];
+        }
+      }
+    }
+  }
+  for (int64_t co = 0; co < cout; ++co) kernel.activate(out + co * plane, plane, conv.bias[size_t(co)], conv.activation, conv.alpha);
+}
+
+}  // namespace
+
+void run_conv_item(const PackedConv &conv, const Kernel &kernel, int64_t item, const float *in, float *out, float *scratch) {
+  if (conv.scattered)
+    run_scattered(conv, kernel, in, out, scratch);
+  else
+    run_gathered(conv, kernel, conv.blocks[size_t(item)], in, out, scratch);
 }
 
 void upsample(const ImageStep &step, const float *in, float *out) {

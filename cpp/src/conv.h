@@ -7,6 +7,14 @@
 // A (pixels, taps * C_in), gathered from the input with zeros outside it (im2col), times the phase's
 // packed weights (taps * C_in, C_out), bias and activation applied by the kernel. A transposed conv
 // never multiplies the zeros that the textbook zero-insertion form would (75% of them at stride 2).
+//
+// A convolution with few output channels (the last one, to 1 or 3 channels) would fill a 16-column
+// panel with one or three: there the scatter form wastes less. The GEMM multiplies each input pixel's
+// channels (pixels, C_in) by all taps at once (C_in, taps * C_out), and each of its taps * C_out sums
+// is added to the output pixel that tap reaches (col2im); then bias and activation run over each
+// channel plane (Kernel::activate). Its output is channels-first (C, H, W): the image's own layout.
+// pack_conv picks the form with fewer multiply-adds, counting the padded panels.
+//
 // The plain reference of these ops is tests/native_reference.py (numpy), compared in tests/test_native_conv.py.
 #ifndef ONNXGAN_CONV_H
 #define ONNXGAN_CONV_H
@@ -43,15 +51,26 @@ struct PackedConv {
   std::vector<ConvPhase> phases;
   std::vector<ConvBlock> blocks;
   int64_t max_rows = 0, max_k = 0;
-  // Floats of scratch one block needs: its im2col rows (max_rows, max_k) and its output rows (max_rows, C_out).
-  size_t scratch_floats() const { return size_t(max_rows * (max_k + out_shape[0])); }
+  // The scatter form: `scatter` (C_in, kh * kw * C_out), columns tap-major; target_y[i * kh + ky]: the
+  // output line that input line i reaches through tap ky, or -1 (target_x alike); the bias, activation.
+  bool scattered = false;
+  PackedLayer scatter;
+  std::vector<int64_t> target_y, target_x;
+  std::vector<float> bias;
+  Activation activation = Activation::kNone;
+  float alpha = 0.0f;
+  // Floats of scratch one work item needs: gather form, a block's im2col rows (max_rows, max_k) and its
+  // output rows (max_rows, C_out); scatter form, a block of input pixels' sums (max_rows, taps * C_out).
+  size_t scratch_floats() const { return size_t(max_rows * (scattered ? scatter.out : max_k + out_shape[0])); }
+  // Work items per image: the gather form's blocks, or one (the scatter form's sums overlap).
+  int64_t items() const { return scattered ? 1 : int64_t(blocks.size()); }
 };
 
 PackedConv pack_conv(const ImageStep &step, bool half, int64_t block_rows);
 
-// One block of one image: in (H, W, C_in) -> that block's pixels of out (H_out, W_out, C_out).
-void run_conv_block(const PackedConv &conv, const Kernel &kernel, const ConvBlock &block, const float *in, float *out,
-                    float *scratch);
+// Work item `item` (< conv.items()) of one image: in (H, W, C_in) -> gather form, that block's pixels of
+// out (H_out, W_out, C_out); scatter form, all of out (C_out, H_out, W_out).
+void run_conv_item(const PackedConv &conv, const Kernel &kernel, int64_t item, const float *in, float *out, float *scratch);
 
 // Nearest upsampling of one image by the step's whole factors: in (H, W, C) -> out (H * sh, W * sw, C).
 void upsample(const ImageStep &step, const float *in, float *out);

@@ -109,26 +109,38 @@ void Network::images(int64_t n, const float *z, const int64_t *labels, float *ou
     dense(m, z + s0 * latent, labels ? labels + s0 : nullptr, y);  // (m, C, H, W)
     auto layout = [&](int64_t i, int) { to_channels_last(channels, pixels, y + i * first, x + i * first); };
     pool_.run(m, layout);  // x: (m, H, W, C)
+    bool channels_first = false;  // x's layout: only a convolution in scatter form (conv.h) writes (C, H, W)
     for (size_t s = 0; s < plan_.steps.size(); ++s) {
       const ImageStep &step = plan_.steps[s];
       const PackedConv &conv = convs_[s];
       const int64_t in_size = step.in_size(), out_size = step.out_size();
+      if (channels_first) {  // back to (H, W, C) for the step after a scatter-form convolution
+        auto job = [&](int64_t i, int) { to_channels_last(step.in_shape[0], in_size / step.in_shape[0], x + i * in_size, y + i * in_size); };
+        pool_.run(m, job);
+        std::swap(x, y);
+        channels_first = false;
+      }
       if (step.kind == ImageStep::kUpsample) {
         auto job = [&](int64_t i, int) { upsample(step, x + i * in_size, y + i * out_size); };
         pool_.run(m, job);
       } else {
-        const int64_t blocks = int64_t(conv.blocks.size());
+        const int64_t items = conv.items();
         auto job = [&](int64_t item, int participant) {
-          const int64_t i = item / blocks;
-          run_conv_block(conv, kernel_, conv.blocks[size_t(item % blocks)], x + i * in_size, y + i * out_size,
-                         block_scratch_[size_t(participant)].data());
+          const int64_t i = item / items;
+          run_conv_item(conv, kernel_, item % items, x + i * in_size, y + i * out_size, block_scratch_[size_t(participant)].data());
         };
-        pool_.run(m * blocks, job);
+        pool_.run(m * items, job);
+        channels_first = conv.scattered;
       }
       std::swap(x, y);
     }
     const int64_t size = plan_.image_size();
-    auto back = [&](int64_t i, int) { to_channels_first(plan_.channels, size / plan_.channels, x + i * size, out + (s0 + i) * size); };
+    auto back = [&](int64_t i, int) {
+      if (channels_first)
+        std::memcpy(out + (s0 + i) * size, x + i * size, size_t(size) * sizeof(float));
+      else
+        to_channels_first(plan_.channels, size / plan_.channels, x + i * size, out + (s0 + i) * size);
+    };
     pool_.run(m, back);
   }
 }
