@@ -85,11 +85,13 @@ def default_model() -> bytes:
 
 
 def ort_runner(data: bytes, threads: int, spinning: bool) -> Runner:
+    """A Runner on one onnxruntime session; it also takes labels (N,) as a second argument for conditional
+    models (benchmarks/native_conv.py)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-    return lambda z: session.run(["image"], {"z": z})[0]
+    return lambda z, labels=None: session.run(["image"], {"z": z} if labels is None else {"z": z, "label": labels})[0]
 
 
 def fma_peak(probe: Path | None) -> dict[str, float]:
