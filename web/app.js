@@ -128,7 +128,7 @@ function openBytes(bytes, source) {
     showModel(page.runtime.open(bytes), source);
   } catch (error) {
     const hint = error.status === "unsupported"
-      ? " This page samples MLP generators only; sample this model with gan-sample (onnxruntime)." : "";
+      ? " This page samples the generators gan-export writes; sample this model with gan-sample (onnxruntime)." : "";
     $("controls").hidden = true;
     setStatus(`${source}: ${error.message}.${hint}`, true);
   }
