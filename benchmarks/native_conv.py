@@ -20,15 +20,13 @@ average beside it: a run on a shared machine says little (docs/native.md).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
-from native_sampler import fma_peak, measure, ort_runner
+from native_sampler import fma_peak, measure, ort_runner, parse_arguments
 
 from onnxgan.runtime import _native, latent
 
@@ -65,16 +63,7 @@ def flops_per_sample(data: bytes) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--batches", default="1,16,64,256")
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--probe", type=Path, default=Path("build/native/onnxgan_fma_peak"),
-                        help="the FMA peak probe built with cpp/ (cmake -S cpp -B build/native)")
-    parser.add_argument("--model", type=Path, help="a conv generator model.onnx (default: dcgan, random weights)")
-    parser.add_argument("--kernel", default="auto", choices=["auto", "avx512", "avx2", "portable"],
-                        help="the native kernel (auto: the widest this CPU has)")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__.splitlines()[0], "1,16,64,256", "a conv generator model.onnx (default: dcgan, random weights)")
     data = args.model.read_bytes() if args.model else default_model()
     flops = flops_per_sample(data)
     peak = fma_peak(args.probe)
