@@ -6,8 +6,28 @@
 
 namespace onnxgan {
 
+namespace {
+
+// A conv generator's last dense layer with its outputs reordered from (C, H, W) to (H, W, C), so that it
+// writes the channels-last image the steps read (conv.h) and no transposition pass is needed.
+void reorder_to_channels_last(Layer &layer, int64_t channels) {
+  const int64_t pixels = layer.out / channels;
+  std::vector<float> weight(layer.weight.size()), bias(layer.bias.size());
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t from = c * pixels + p, to = p * channels + c;
+      std::copy_n(layer.weight.begin() + from * layer.in, layer.in, weight.begin() + to * layer.in);
+      bias[size_t(to)] = layer.bias[size_t(from)];
+    }
+  layer.weight = std::move(weight);
+  layer.bias = std::move(bias);
+}
+
+}  // namespace
+
 Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
     : plan_(std::move(plan)), kernel_(kernel), half_(half), pool_(threads) {
+  if (!plan_.steps.empty()) reorder_to_channels_last(plan_.layers.back(), plan_.steps.front().in_shape[0]);
   for (Layer &layer : plan_.layers) {
     layers_.push_back(pack_layer(layer, half));
     max_width_ = std::max(max_width_, layer.out);
@@ -101,14 +121,11 @@ void Network::dense(int64_t n, const float *z, const int64_t *labels, float *out
 }
 
 void Network::images(int64_t n, const float *z, const int64_t *labels, float *out) {
-  const int64_t latent = plan_.latent_dim, first = layers_.back().out;
-  const int64_t channels = plan_.steps.front().in_shape[0], pixels = first / channels;
+  const int64_t latent = plan_.latent_dim;
   for (int64_t s0 = 0; s0 < n; s0 += slice_) {
     const int64_t m = std::min(slice_, n - s0);
     float *x = images_[0].data(), *y = images_[1].data();
-    dense(m, z + s0 * latent, labels ? labels + s0 : nullptr, y);  // (m, C, H, W)
-    auto layout = [&](int64_t i, int) { to_channels_last(channels, pixels, y + i * first, x + i * first); };
-    pool_.run(m, layout);  // x: (m, H, W, C)
+    dense(m, z + s0 * latent, labels ? labels + s0 : nullptr, x);  // (m, H, W, C): the last layer's outputs reordered
     bool channels_first = false;  // x's layout: only a convolution in scatter form (conv.h) writes (C, H, W)
     for (size_t s = 0; s < plan_.steps.size(); ++s) {
       const ImageStep &step = plan_.steps[s];
