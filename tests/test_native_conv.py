@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx import helper
 
 from conftest import write_checkpoint
 from native_reference import make_conv_generator, reference_generate
@@ -173,3 +174,30 @@ def test_lines_wider_than_a_block_are_split(kernel):
     ours = native.generate(z)
     assert ours.shape == (3, 32, 3, 300)
     assert np.abs(ours - reference_generate(model, z)).max() <= 2e-5
+
+
+@pytest.mark.parametrize("transform, rounding", [("asymmetric", "floor"), ("half_pixel", "round_prefer_floor"),
+                                                 ("pytorch_half_pixel", "round_prefer_ceil")])
+def test_resize_modes_that_mean_whole_factor_nearest_give_onnxruntimes_images(transform, rounding):
+    model = make_conv_generator(3, (2, 3, 5), [{"op": "Resize", "scales": (3, 2)},
+                                               {"op": "Conv", "out": 2, "kernel": (3, 3), "pads": (1, 1, 1, 1)}])
+    resize = next(n for n in model.graph.node if n.op_type == "Resize")
+    for attribute in resize.attribute:
+        attribute.s = {"coordinate_transformation_mode": transform, "nearest_mode": rounding}.get(attribute.name, "nearest").encode()
+    z = latent(4, 3, 2)
+    theirs = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["image"], {"z": z})[0]
+    ours = _native.Model.from_bytes(model.SerializeToString()).generate(z)
+    assert np.abs(ours - theirs).max() <= 1e-5
+
+
+def test_upsample_of_opset_9_is_read_like_resize():
+    model = make_conv_generator(3, (2, 3, 5), [{"op": "Resize", "scales": (2, 3)},
+                                               {"op": "Conv", "out": 2, "kernel": (3, 3), "pads": (1, 1, 1, 1)}])
+    resize = next(n for n in model.graph.node if n.op_type == "Resize")
+    upsample = helper.make_node("Upsample", [resize.input[0], resize.input[2]], list(resize.output), mode="nearest")
+    model.graph.node.insert(list(model.graph.node).index(resize), upsample)
+    model.graph.node.remove(resize)
+    model.opset_import[0].version = 9
+    z = latent(4, 3, 2)
+    ours = _native.Model.from_bytes(model.SerializeToString()).generate(z)
+    assert np.abs(ours - reference_generate(model, z)).max() <= 1e-5
