@@ -161,8 +161,8 @@ def test_the_reference_agrees_with_onnxruntime(exported):
 
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_lines_wider_than_a_block_are_split(kernel):
-    """Blocks of at most 48 (96 on AVX-512) pixels cut a 150-pixel line; a 150-pixel phase of a transposed
-    conv too."""
+    """Work items of at most 24 pixels (Network::kConvBlockRows) cut a 150-pixel line; a 150-pixel phase of a
+    transposed conv too."""
     if not kernel_available(kernel):
         pytest.skip(f"this CPU or build has no {kernel} kernel")
     steps = [{"op": "Resize", "scales": (1, 5)},

@@ -41,7 +41,7 @@ Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
   size_t block_floats = 0;
   for (ImageStep &step : plan_.steps) {
     largest = std::max(largest, step.out_size());
-    convs_.push_back(step.kind == ImageStep::kConv ? pack_conv(step, half, kernel_.chunk_rows) : PackedConv{});
+    convs_.push_back(step.kind == ImageStep::kConv ? pack_conv(step, half, kConvBlockRows) : PackedConv{});
     block_floats = std::max(block_floats, convs_.back().scratch_floats());
     step.conv.weight = {};  // packed now: keep only the shapes
     step.conv.bias = {};
