@@ -7,9 +7,9 @@
 //   n >= 32: equal chunks of at most kernel.chunk_rows rows taken by threads in turn through all
 //            layers (no barriers; the activations stay in the thread's L2).
 // Conv generators (plan.steps) go in slices of at most kSliceSamples samples: the dense layers as above
-// into (slice, C*H*W), then each step over the whole slice, its work items (sample, block of output
-// lines) shared by the threads with one barrier per step, in channels-last images (conv.h); the last
-// step's images are turned back to (C, H, W) in `out`.
+// into (slice, H, W, C) (the last layer's outputs reordered at load), then each step over the whole
+// slice, its work items (sample x block of output pixels, conv.h) shared by the threads with one
+// barrier per step; the last step's images go to `out` as (C, H, W).
 #ifndef ONNXGAN_NETWORK_H
 #define ONNXGAN_NETWORK_H
 
