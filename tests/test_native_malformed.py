@@ -1,6 +1,6 @@
 """Malformed and unsupported files through the native module: each gives a ValueError with a specific
-message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights) and
-tiny_dcgan.onnx (a conv generator) are truncated at every byte and mutated at random; other files, MLP
+message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights),
+tiny_dcgan.onnx and native_conv.onnx (conv generators) are truncated at every byte and mutated at random; other files, MLP
 and conv generators, are edited with the onnx package.
 (cpp/tests/test_model.cpp runs the same kinds of attack on the C ABI, also under ASan/UBSan.)"""
 from __future__ import annotations
@@ -20,6 +20,7 @@ from onnxgan.runtime import _native  # every install builds it
 
 TINY = DATA / "native_tiny.onnx"
 TINY_CONV = DATA / "tiny_dcgan.onnx"  # gan-export's dcgan (Gemm, Reshape, ConvTranspose x 2), fp32
+ODD_CONV = DATA / "native_conv.onnx"  # every path of cpp/src/conv.cpp, odd shapes (native_make_models.py)
 
 
 def load(data: bytes):
@@ -48,7 +49,7 @@ def test_the_tiny_model_loads_and_runs():
     run_once(model)
 
 
-@pytest.mark.parametrize("path", [TINY, TINY_CONV], ids=["mlp", "dcgan"])
+@pytest.mark.parametrize("path", [TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
 def test_truncated_at_every_byte(path):
     data = path.read_bytes()
     without_metadata = onnx.load_from_string(data)
@@ -63,7 +64,7 @@ def test_truncated_at_every_byte(path):
             assert size >= metadata_start, f"a prefix of {size} bytes (graph cut short) was accepted"
 
 
-@pytest.mark.parametrize("path", [TINY, TINY_CONV], ids=["mlp", "dcgan"])
+@pytest.mark.parametrize("path", [TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
 def test_random_byte_changes_fail_cleanly_or_still_run(path):
     data = bytearray(path.read_bytes())
     rng = np.random.default_rng(0)
