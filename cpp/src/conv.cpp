@@ -13,11 +13,20 @@ namespace {
 std::vector<ConvAxis> axis_phases(const Conv &conv, int axis, int64_t out) {
   const int64_t stride = conv.stride[axis], pad = conv.pad_begin[axis], dilation = conv.dilation[axis];
   std::vector<ConvAxis> phases;
+  const auto finish = [&](ConvAxis &phase) {
+    if (conv.transposed) {  // taps in ascending order of the input they read
+      std::reverse(phase.taps.begin(), phase.taps.end());
+      std::reverse(phase.offsets.begin(), phase.offsets.end());
+    }
+    phase.contiguous = true;
+    for (size_t t = 1; t < phase.offsets.size(); ++t) phase.contiguous &= phase.offsets[t] == phase.offsets[t - 1] + 1;
+    phases.push_back(phase);
+  };
   if (!conv.transposed) {
     ConvAxis phase;
     phase.count = out;
     for (int64_t k = 0; k < conv.kernel[axis]; ++k) phase.taps.push_back(k), phase.offsets.push_back(k * dilation - pad);
-    phases.push_back(phase);
+    finish(phase);
     return phases;
   }
   for (int64_t origin = 0; origin < stride && origin < out; ++origin) {
@@ -28,7 +37,7 @@ std::vector<ConvAxis> axis_phases(const Conv &conv, int axis, int64_t out) {
       const int64_t reach = origin + pad - k * dilation;  // stride * (input - q)
       if (((reach % stride) + stride) % stride == 0) phase.taps.push_back(k), phase.offsets.push_back(reach / stride);
     }
-    phases.push_back(phase);
+    finish(phase);
   }
   return phases;
 }
@@ -138,8 +147,18 @@ void run_gathered(const PackedConv &conv, const Kernel &kernel, const ConvBlock 
   for (int64_t qy = block.q0; qy < block.q1; ++qy) {
     for (int64_t qx = block.r0; qx < block.r1; ++qx) {
       float *row = a + ((qy - block.q0) * columns + qx - block.r0) * k;
+      // Where the x taps read adjacent pixels inside the image, one copy per y tap instead of one per tap:
+      // dcgan G, median us per sample at batch 256, interleaved runs on a loaded AVX-512 Xeon, one thread
+      // 86.0 -> 84.6, two 48.9 -> 48.1; dcgan-upsample (5x5 convs) batch 64, 491 -> 474 and 251 -> 245.
+      const int64_t taps_x = int64_t(phase.x.offsets.size()), ix0 = qx * conv.in_step[1] + (taps_x ? phase.x.offsets[0] : 0);
+      const bool run = phase.x.contiguous && ix0 >= 0 && ix0 + taps_x <= in_w;
       for (size_t ty = 0; ty < phase.y.offsets.size(); ++ty) {
         const int64_t iy = qy * conv.in_step[0] + phase.y.offsets[ty];
+        if (run && iy >= 0 && iy < in_h) {
+          std::memcpy(row, in + (iy * in_w + ix0) * cin, size_t(taps_x) * tap_bytes);
+          row += taps_x * cin;
+          continue;
+        }
         for (size_t tx = 0; tx < phase.x.offsets.size(); ++tx, row += cin) {
           const int64_t ix = qx * conv.in_step[1] + phase.x.offsets[tx];
           if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w)

@@ -30,7 +30,8 @@ namespace onnxgan {
 // q * in_step + offsets[t] for each tap t (kernel index taps[t]).
 struct ConvAxis {
   int64_t origin = 0, count = 0;
-  std::vector<int64_t> taps, offsets;
+  std::vector<int64_t> taps, offsets;  // offsets ascending
+  bool contiguous = false;             // offsets step by 1: the taps read one run of adjacent input pixels
 };
 
 struct ConvPhase {
