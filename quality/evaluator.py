@@ -91,14 +91,7 @@ def score(features: np.ndarray, logits: np.ndarray, reference: Reference, reques
     ~3x larger, which would weigh the cubic term ~100x more, so KID sees features / feature_rms.
     """
     n = len(features)
-    size = min(n, len(reference.sample))
-    # Separate streams: the real subset depends on (size, seed) only, so its radii can be cached.
-    real = reference.sample[np.random.default_rng([seed, 0]).choice(len(reference.sample), size, replace=False)]
-    fake = features[np.random.default_rng([seed, 1]).choice(n, size, replace=False)] if size < n else features
-    cache = {} if real_radii is None else real_radii
-    if (size, seed) not in cache:
-        cache[size, seed] = metrics.knn_radii(real)
-    precision, recall = metrics.precision_recall(real, fake, real_radii=cache[size, seed])
+    precision, recall = equal_size_precision_recall(reference.sample, features, seed, real_radii)
     histogram = metrics.class_histogram(logits, NUM_CLASSES)
     result: dict[str, Any] = {
         "n": n,
@@ -113,6 +106,21 @@ def score(features: np.ndarray, logits: np.ndarray, reference: Reference, reques
         result["conditional_accuracy"] = metrics.conditional_accuracy(logits, requested_labels)
     result.update(reference.floors(n))
     return result
+
+
+def equal_size_precision_recall(real: np.ndarray, features: np.ndarray, seed: int,
+                                real_radii: dict[tuple[int, int], np.ndarray] | None = None) -> tuple[float, float]:
+    """Precision and recall of ``features`` (N, D) against ``real`` (M, D), both cut (seeded) to
+    min(N, M) points, since both figures depend on the set sizes. ``real_radii`` caches the real
+    subset's k-NN radii by (size, seed), filled here."""
+    n, size = len(features), min(len(features), len(real))
+    # Separate streams: the real subset depends on (size, seed) only, so its radii can be cached.
+    real = real[np.random.default_rng([seed, 0]).choice(len(real), size, replace=False)]
+    fake = features[np.random.default_rng([seed, 1]).choice(n, size, replace=False)] if size < n else features
+    cache = {} if real_radii is None else real_radii
+    if (size, seed) not in cache:
+        cache[size, seed] = metrics.knn_radii(real)
+    return metrics.precision_recall(real, fake, real_radii=cache[size, seed])
 
 
 def build_reference(classifier: Classifier, test_images: np.ndarray, test_labels: np.ndarray,
@@ -159,17 +167,8 @@ class Evaluator:
         G was asked for, adding ``conditional_accuracy``. ``seed`` fixes the subsets KID and
         precision/recall draw, so one set of images always gives the same figures.
         """
-        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim not in (3, 4):
-            raise UserError(f"images must be a uint8 array (N, H, W) or (N, H, W, C), got "
-                            f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}")
+        requested_labels = check_images(images, requested_labels)
         n = len(images)
-        if n < MIN_IMAGES:
-            raise UserError(f"scoring needs at least {MIN_IMAGES} images (1000 or more for stable figures), got {n}")
-        if requested_labels is not None:
-            requested_labels = np.asarray(requested_labels)
-            if requested_labels.shape != (n,) or requested_labels.dtype.kind not in "iu":
-                raise UserError(f"requested_labels must be integers of shape ({n},), got "
-                                f"{requested_labels.dtype} {requested_labels.shape}")
         grey = images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images
         if grey.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
             shape = "x".join(str(s) for s in images.shape[1:])
@@ -179,6 +178,23 @@ class Evaluator:
         features, logits = self.classifier.features(grey)
         return {**score(features, logits, self.reference, requested_labels, seed, self._real_radii),
                 "image_shape": list(images.shape[1:])}
+
+
+def check_images(images: np.ndarray, requested_labels: np.ndarray | None = None) -> np.ndarray | None:
+    """Refuse what no evaluator scores: not uint8 (N, H, W) or (N, H, W, C), fewer than MIN_IMAGES
+    images, requested labels of the wrong shape or type; returns the labels as an array (or None)."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise UserError(f"images must be a uint8 array (N, H, W) or (N, H, W, C), got "
+                        f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}")
+    n = len(images)
+    if n < MIN_IMAGES:
+        raise UserError(f"scoring needs at least {MIN_IMAGES} images (1000 or more for stable figures), got {n}")
+    if requested_labels is not None:
+        requested_labels = np.asarray(requested_labels)
+        if requested_labels.shape != (n,) or requested_labels.dtype.kind not in "iu":
+            raise UserError(f"requested_labels must be integers of shape ({n},), got "
+                            f"{requested_labels.dtype} {requested_labels.shape}")
+    return requested_labels
 
 
 def pixel_statistics(images: np.ndarray) -> dict[str, float]:
@@ -193,16 +209,16 @@ def pixel_statistics(images: np.ndarray) -> dict[str, float]:
 def mode_collapse_warnings(result: dict[str, Any], min_class_share: float = MIN_CLASS_SHARE,
                            min_recall: float = MIN_RECALL) -> list[str]:
     """One line per sign of mode collapse in an ``evaluate`` result: each class under ``min_class_share``
-    of the samples, and recall under ``min_recall``. Empty when there is none (or no class figures)."""
-    if "class_histogram" not in result:
-        return []
-    rare = [f"{digit} ({share:.1%})" for digit, share in enumerate(result["class_histogram"]) if share < min_class_share]
+    of the samples (MNIST's class figures), and recall under ``min_recall`` (in the classifier's or, for
+    any data, Inception's features). Empty when there is none (or no such figures)."""
+    rare = [f"{digit} ({share:.1%})" for digit, share in enumerate(result.get("class_histogram", ()))
+            if share < min_class_share]
     warnings = [f"class{'es' if len(rare) > 1 else ''} {', '.join(rare)} under {min_class_share:.0%} of the samples "
                 "(MNIST has about 10% each): G is losing modes"] if rare else []
-    if result["recall"] < min_recall:
+    if result.get("recall", 1.0) < min_recall:
         floor = f" (real-vs-real {result['recall_floor']:.2f})" if "recall_floor" in result else ""
         warnings.append(f"recall {result['recall']:.2f} is under {min_recall}{floor}: the samples cover little "
-                        "of MNIST's variety (mode collapse)")
+                        f"of {result.get('real', 'MNIST')}'s variety (mode collapse)")
     return warnings
 
 
@@ -210,8 +226,10 @@ def summary(result: dict[str, Any]) -> str:
     """One short line for a progress display, e.g. ``FID 12.3 (floor 0.9) KID 0.0101 P 0.71 R 0.45``."""
     if "fid" not in result:
         return f"pixel std {result['pixel_std']:.1f} pair distance {result['pair_rms_distance']:.1f}"
-    line = (f"FID {result['fid']:.2f} (floor {result.get('fid_floor', float('nan')):.2f}) KID {result['kid']:.4f} "
-            f"P {result['precision']:.2f} R {result['recall']:.2f} rarest {result['rarest_class_share']:.1%}")
+    floor = f" (floor {result['fid_floor']:.2f})" if "fid_floor" in result else ""
+    line = f"FID {result['fid']:.2f}{floor} KID {result['kid']:.4f} P {result['precision']:.2f} R {result['recall']:.2f}"
+    if "rarest_class_share" in result:
+        line += f" rarest {result['rarest_class_share']:.1%}"
     if "conditional_accuracy" in result:
         line += f" acc {result['conditional_accuracy']:.1%}"
     return line

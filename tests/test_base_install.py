@@ -9,6 +9,8 @@ In the full test environment the autouse fixture hides onnxruntime, so the same 
 """
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -139,3 +141,17 @@ def test_onnxruntime_and_onnxruntime_gpu_together_are_refused(monkeypatch):
     with pytest.raises(UserError, match=r"^both onnxruntime and onnxruntime-gpu are installed; .* pip uninstall -y "
                                         r"onnxruntime onnxruntime-gpu, then pip install 'onnxgan\[ort\]'"):
         extras.onnxruntime("the onnxruntime backend")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
+                    reason="torch is installed here; tests/test_launch.py hides it from the same commands")
+@pytest.mark.parametrize("command", ["gan-train", "gan-export"])
+@pytest.mark.parametrize("args", [["--help"], []])
+def test_the_training_commands_name_their_extra(tmp_path, command, args):
+    """The real base install's entry points: one line naming the extra (a 23-line traceback before)."""
+    result = subprocess.run([str(Path(sys.executable).parent / command), *args], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{command}: error: {command} needs ") and \
+        lines[0].endswith("pip install torch 'onnxgan[train]'"), result.stderr

@@ -11,6 +11,8 @@ import ctypes
 import dataclasses
 import importlib.metadata
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from onnxgan.runtime.onnx_meta import read_header
 
 TINY = DATA / "native_tiny.onnx"
 LIBRARY = Path(os.environ.get("ONNXGAN_LIBRARY", Path(__file__).parent.parent / "build" / "native" / "libonnxgan.so"))
-OK, IO, ARGUMENT = 0, 1, 4  # onnxgan_status
+OK, IO, ARGUMENT, NONFINITE = 0, 1, 4, 7  # onnxgan_status
 UINT8 = 1  # onnxgan_output
 
 # Skipped when there is no build, unless $ONNXGAN_LIBRARY names one (as in CI): then a missing file fails.
@@ -52,6 +54,8 @@ def lib():
         "onnxgan_metadata": [p, ctypes.c_char_p, strings],
         "onnxgan_sample": [p, i64, u64, ctypes.c_double, p, ctypes.c_int, p, size],
         "onnxgan_latent": [i64, i64, u64, ctypes.c_double, p, size],
+        "onnxgan_generate": [p, i64, p, p, p, size],
+        "onnxgan_to_uint8": [p, i64, p, size, p, size],
     }.items():
         getattr(lib, name).argtypes = arguments
         getattr(lib, name).restype = ctypes.c_int
@@ -138,3 +142,35 @@ def test_conv_rgb_models_sample_the_python_packages_pixels(lib, tmp_path, name):
     theirs = Sampler(path, backend="onnxruntime").sample(37, 7)
     differing = np.abs(pixels.astype(int) - theirs.astype(int))
     assert differing.max() <= 1 and (differing > 0).mean() <= 0.001
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_nonfinite_z_is_an_argument_error_not_black_images(lib, model, bad):
+    z = latent(3, 6, 0)  # (3, latent_dim 6)
+    z[1, 2] = bad
+    labels = np.zeros(3, np.int64)
+    out = np.zeros((3, 12), np.float32)
+    assert lib.onnxgan_generate(model, 3, z.ctypes.data, labels.ctypes.data, out.ctypes.data, out.nbytes) == ARGUMENT
+    assert lib.onnxgan_last_error() == b"z holds NaN or Inf (row 1); z must be finite"
+
+
+def test_to_uint8_of_nonfinite_images_is_nonfinite(lib, model):
+    images = np.zeros((2, 12), np.float32)  # (n, C*H*W) of the 1x3x4 model
+    pixels = np.zeros((2, 12), np.uint8)
+    assert lib.onnxgan_to_uint8(model, 2, images.ctypes.data, images.nbytes, pixels.ctypes.data, pixels.nbytes) == OK
+    images[1, 5] = np.nan
+    status = lib.onnxgan_to_uint8(model, 2, images.ctypes.data, images.nbytes, pixels.ctypes.data, pixels.nbytes)
+    assert status == NONFINITE and b"image 1" in lib.onnxgan_last_error()
+
+
+def test_a_named_pipe_is_refused_without_blocking(tmp_path):
+    """The open of a FIFO blocks until a writer comes, forever here: refused before it is opened, in a child
+    process so that a regression fails by its timeout instead of hanging the test run."""
+    os.mkfifo(tmp_path / "pipe.onnx")
+    code = (f"import ctypes; lib = ctypes.CDLL({str(LIBRARY)!r}); lib.onnxgan_last_error.restype = ctypes.c_char_p; "
+            "handle = ctypes.c_void_p(); "
+            f"print(lib.onnxgan_open_file({str(tmp_path / 'pipe.onnx').encode()!r}, None, ctypes.byref(handle))); "
+            "print(lib.onnxgan_last_error().decode())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    status, message = result.stdout.splitlines()
+    assert int(status) == IO and "is not a regular file" in message, result.stdout

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from onnxgan.train.data import DataError, load_dataset, load_mnist, read_idx
+from onnxgan.datasets import DataError, read_idx
+from onnxgan.train.data import load_dataset, load_mnist
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -167,6 +167,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
                                            class_names=classes).resolved()
         model_config.validate()
+        _check_batch_norm(model_config, train_config.batch_size)
         if train_config.augment and min(model_config.image_shape[1:]) < AUGMENT_MIN_SIDE:
             raise UserError(f"--augment needs images of at least {AUGMENT_MIN_SIDE}x{AUGMENT_MIN_SIDE} pixels to move "
                             f"and cut; these are {model_config.image_shape[1]}x{model_config.image_shape[2]}")
@@ -185,7 +186,23 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     click.echo(f"samples:    {grids[-1] if grids else run_dir / 'samples'}")
     click.echo(f"checkpoint: {last}")
+    click.echo(f"report:     {run_dir / 'report.html'}")
     click.echo(f"next:       gan-export {run_dir} -o model.onnx")
+
+
+def _check_batch_norm(model_config: ModelConfig, batch_size: int) -> None:
+    """BatchNorm over (N, features) cannot normalise one sample in training (N = 1: every feature's
+    variance is 0), so a model with such a layer in G or D needs batches of 2 or more; found from the
+    built models, not from a list of names."""
+    if batch_size >= 2:
+        return
+    import torch
+
+    from .models import build_models
+
+    if any(isinstance(module, torch.nn.BatchNorm1d) for net in build_models(model_config) for module in net.modules()):
+        raise UserError(f"--batch-size {batch_size}: {model_config.name} has BatchNorm layers, which need batches of "
+                        "at least 2 samples; use --batch-size 2 or more (or --model mlp)")
 
 
 def _fresh(options: dict[str, Any]) -> tuple[ModelConfig, TrainConfig]:

@@ -16,7 +16,11 @@ from types import ModuleType
 from .errors import UserError
 
 INSTALL_ORT = "pip install 'onnxgan[ort]' (CPU) or 'onnxgan[gpu]' (CUDA)"
+INSTALL_TRAIN = "pip install torch 'onnxgan[train]'"
 ORT_WHEELS = ("onnxruntime", "onnxruntime-gpu")
+# The modules that only an extra brings -> how to install it (onnxgan.launch names it when one is missing).
+EXTRA_MODULES = {"torch": INSTALL_TRAIN, "onnx": INSTALL_TRAIN, "matplotlib": INSTALL_TRAIN,
+                 "onnxruntime": INSTALL_ORT}
 
 
 def onnxruntime(purpose: str) -> ModuleType:
