@@ -56,7 +56,7 @@ def open_backend(name: str, data: bytes, device: str, threads: int | None, sourc
     try:
         model = _native.Model.from_bytes(data, threads or 0)
     except ValueError as e:
-        why = f"{source}: the native kernel samples MLP generators only ({e}), so this model"
+        why = f"{source}: the native kernel cannot run it ({e}), so this model"
         return OnnxRuntimeBackend(data, device, threads, source, why), f"auto: the native reader does not take it ({e})"
     return NativeBackend(model), "auto: the native reader takes it and the model runs on the CPU"
 

@@ -32,7 +32,7 @@ PAGE_FILES = ("index.html", "app.js", "onnxgan-api.js", "onnxgan.js", "onnxgan.w
               help="Also offer a generator shipped with onnxgan (mnist: a conditional MLP); repeatable.")
 @click.option("-o", "--output", required=True, metavar="SITE/", help="A new or empty folder to write the page into.")
 def main(models: tuple[str, ...], pretrained_names: tuple[str, ...], output: str) -> None:
-    """Write a web page that samples MLP generators in the browser with onnxgan's C++ kernel
+    """Write a web page that samples generators (MLP and conv, grey or RGB) in the browser with onnxgan's C++ kernel
     (WebAssembly): an 8x8 grid from a seed, classes, truncation and a latent walk.
 
     \b
@@ -67,7 +67,7 @@ def write_site(models: list[Path], folder: Path) -> str:
         try:
             info = Sampler(model, backend="native").info()  # the checks the page's kernel makes, as a UserError
         except NativeRefused as e:
-            raise UserError(f"{model}: the page's WebAssembly kernel samples MLP generators only ({e.reason}); "
+            raise UserError(f"{model}: the page's WebAssembly kernel cannot run it ({e.reason}); "
                             "sample this model with gan-sample, which runs it on onnxruntime") from None
         name = unique_name(model.name, names)
         names.add(name)

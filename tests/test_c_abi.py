@@ -8,6 +8,7 @@ The library comes from $ONNXGAN_LIBRARY or build/native/libonnxgan.so (.ci/run b
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib.metadata
 import os
 import subprocess
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DATA
+from conftest import DATA, tiny_config, write_checkpoint
+from onnxgan.export.onnx_export import export_checkpoint
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.latent import latent
 from onnxgan.runtime.onnx_meta import read_header
@@ -117,6 +119,29 @@ def test_the_python_extension_exports_no_c_abi():
     for name in ("onnxgan_open_file", "onnxgan_sample", "onnxgan_version"):
         assert not hasattr(module, name), name
     assert hasattr(module, "PyInit__native")
+
+
+@pytest.mark.parametrize("name", ["dcgan", "dcgan-upsample", "dcgan-fc"])
+def test_conv_rgb_models_sample_the_python_packages_pixels(lib, tmp_path, name):
+    """A conditional RGB conv generator, written by gan-export: uint8 (n, H, W, 3) equal to the native
+    backend's, and onnxruntime's pixels by the pixel criterion."""
+    config = dataclasses.replace(tiny_config(name, num_classes=3, class_names=("a", "b", "c")), image_shape=(3, 12, 12))
+    path = tmp_path / "model.onnx"
+    path.write_bytes(export_checkpoint(write_checkpoint(tmp_path / "g.pt", config, seed=2), "float32").data)
+    handle = ctypes.c_void_p()
+    assert lib.onnxgan_open_file(str(path).encode(), None, ctypes.byref(handle)) == OK, lib.onnxgan_last_error()
+    try:
+        info = Info()
+        assert lib.onnxgan_get_info(handle, ctypes.byref(info)) == OK
+        assert (info.channels, info.height, info.width, info.image_size, info.num_classes) == (3, 12, 12, 432, 3)
+        pixels = np.zeros((37, 12, 12, 3), np.uint8)
+        assert lib.onnxgan_sample(handle, 37, 7, 0.0, None, UINT8, pixels.ctypes.data, pixels.nbytes) == OK
+    finally:
+        lib.onnxgan_close(handle)
+    np.testing.assert_array_equal(pixels, Sampler(path, backend="native").sample(37, 7))
+    theirs = Sampler(path, backend="onnxruntime").sample(37, 7)
+    differing = np.abs(pixels.astype(int) - theirs.astype(int))
+    assert differing.max() <= 1 and (differing > 0).mean() <= 0.001
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

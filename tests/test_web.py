@@ -1,12 +1,15 @@
 """The web page (web/, written out by gan-web): the folder gan-web writes, the committed WebAssembly
 build's size budget, and the page in headless Chromium (tests/devtools.py) sampling the committed tiny
 model exactly as the Python native backend does: the same pixels for a seed, with a class, with
-truncation, the same z bits and every metadata entry; a conv (unsupported) model is refused in words.
+truncation, the same z bits and every metadata entry; conv generators, grey and RGB, conditional, the
+same pixels as the Python native library's portable kernel (the one the page runs); a graph the kernel
+does not run is refused in words.
 """
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import http.server
 import io
@@ -20,14 +23,16 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import DATA
+from conftest import DATA, tiny_config, write_checkpoint
 from devtools import CHROMIUM, DevTools
-from onnxgan.runtime import Sampler
+from onnxgan.images import to_uint8
+from onnxgan.runtime import Sampler, _native
 from onnxgan.runtime.latent import latent
 from onnxgan.runtime.onnx_meta import read_header
 from onnxgan.runtime.web import PAGE_FILES, WEB, main as gan_web
 
 TINY = DATA / "native_tiny.onnx"
+TINY_CONV = DATA / "tiny_dcgan.onnx"
 SIZE_BUDGET = 300_000  # bytes of onnxgan.js + onnxgan.wasm (cpp/wasm/build.sh checks the same)
 PAGE_TIMEOUT = 90.0  # seconds for the browser session: this machine may be shared and slow
 
@@ -36,12 +41,12 @@ def run_web(*args):
     return CliRunner().invoke(gan_web, [str(arg) for arg in args])
 
 
-def conv_model(tmp_path: Path) -> Path:
-    """native_tiny.onnx with its first Gemm relabelled Conv: valid ONNX the kernel refuses by name."""
+def unsupported_model(tmp_path: Path) -> Path:
+    """native_tiny.onnx with its first Gemm relabelled ConvInteger: valid ONNX the kernel refuses by name."""
     onnx = pytest.importorskip("onnx")
     model = onnx.load(TINY)
-    next(node for node in model.graph.node if node.op_type == "Gemm").op_type = "Conv"
-    path = tmp_path / "conv.onnx"
+    next(node for node in model.graph.node if node.op_type == "Gemm").op_type = "ConvInteger"
+    path = tmp_path / "unsupported.onnx"
     onnx.save(model, path)
     return path
 
@@ -100,9 +105,9 @@ def test_gan_web_refuses_in_one_line_and_writes_nothing(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     cases = [([TINY, "-o", tmp_path / "full"], "exists and is not an empty folder"),
-             ([conv_model(tmp_path), "-o", tmp_path / "site"], "op 'Conv'"),
+             ([unsupported_model(tmp_path), "-o", tmp_path / "site"], "op 'ConvInteger'"),
              # gan-web has no --backend: its hint names the command that runs such a model
-             ([conv_model(tmp_path), "-o", tmp_path / "site"], "samples MLP generators only"),
+             ([unsupported_model(tmp_path), "-o", tmp_path / "site"], "sample this model with gan-sample"),
              ([tmp_path / "missing.onnx", "-o", tmp_path / "site"], "no such file")]
     for args, message in cases:
         result = run_web(*args)
@@ -130,7 +135,7 @@ WAIT_FOR_GRID = """new Promise((resolve, reject) => {
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI: apt-get install -y chromium)")
 def test_the_page_samples_the_same_pixels_as_the_native_backend(tmp_path):
     assert run_web(TINY, "-o", tmp_path / "site").exit_code == 0
-    conv = conv_model(tmp_path)
+    conv = unsupported_model(tmp_path)
     python = Sampler(TINY, backend="native")
     browser = DevTools(tmp_path / "profile", timeout=PAGE_TIMEOUT)
     try:
@@ -147,7 +152,7 @@ def test_the_page_samples_the_same_pixels_as_the_native_backend(tmp_path):
                                              "classes: document.getElementById('class').options.length, "
                                              "strip: document.getElementById('strip').width, "
                                              "status: document.getElementById('status').textContent})")
-            # A conv model picked with the file input: refused in words, no crash.
+            # An unsupported model picked with the file input: refused in words, no crash.
             document = browser.command("DOM.getDocument", session)["root"]["nodeId"]
             node = browser.command("DOM.querySelector", session, nodeId=document, selector="#file")["nodeId"]
             browser.command("DOM.setFileInputFiles", session, nodeId=node, files=[str(conv)])
@@ -163,7 +168,47 @@ def test_the_page_samples_the_same_pixels_as_the_native_backend(tmp_path):
     assert metadata == read_header(TINY.read_bytes()).metadata
     assert page["rows"] == len(metadata) + 1 and page["classes"] == 4 and page["strip"] > 0
     assert page["status"].startswith("native_tiny.onnx: 64 images from seed 0"), page["status"]
-    assert "op 'Conv'" in refusal and "samples MLP generators only" in refusal, refusal
+    assert "op 'ConvInteger'" in refusal and "samples the generators gan-export writes" in refusal, refusal
+    assert browser.errors() == []
+
+
+SAMPLE_MODEL = """(async () => {
+  const bytes = new Uint8Array(await (await fetch(%r)).arrayBuffer());
+  const sampler = onnxganPage.runtime.open(bytes);
+  const info = sampler.info;
+  return {pixels: Array.from(sampler.sample(20, 77n, {truncation: 0.8})),
+          shape: [info.channels, info.height, info.width], classes: info.num_classes};
+})()"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI: apt-get install -y chromium)")
+def test_the_page_samples_conv_and_rgb_models(tmp_path):
+    """The committed grey dcgan (shown as the page's grid) and a conditional RGB dcgan-upsample (opened
+    through the page's runtime), pixel for pixel against the native library's portable kernel."""
+    config = dataclasses.replace(tiny_config("dcgan-upsample", num_classes=3, class_names=("a", "b", "c")), image_shape=(3, 8, 8))
+    rgb = tmp_path / "rgb.onnx"
+    from onnxgan.export.onnx_export import export_checkpoint  # needs torch: the train extra
+
+    rgb.write_bytes(export_checkpoint(write_checkpoint(tmp_path / "g.pt", config, seed=1), "float32").data)
+    assert run_web(TINY_CONV, rgb, "-o", tmp_path / "site").exit_code == 0
+    browser = DevTools(tmp_path / "profile", timeout=PAGE_TIMEOUT)
+    try:
+        with serve(tmp_path / "site") as url:
+            session = browser.open_page(f"{url}/index.html")
+            browser.evaluate(session, WAIT_FOR_GRID)
+            shown = browser.evaluate(session, "Array.from(onnxganPage.lastPixels)")  # tiny_dcgan, seed 0
+            opened = browser.evaluate(session, SAMPLE_MODEL % "rgb.onnx")
+    finally:
+        browser.close()
+
+    def portable(path: Path, n: int, seed: int, truncation: float | None) -> np.ndarray:
+        model = _native.Model(str(path), kernel="portable")
+        labels = np.arange(n, dtype=np.int64) % model.num_classes if model.num_classes else None
+        return to_uint8(model.generate(latent(n, model.latent_dim, seed, truncation), labels), model.value_range)
+
+    np.testing.assert_array_equal(np.array(shown, np.uint8), portable(TINY_CONV, 64, 0, None).ravel())
+    assert opened["shape"] == [3, 8, 8] and opened["classes"] == 3
+    np.testing.assert_array_equal(np.array(opened["pixels"], np.uint8), portable(rgb, 20, 77, 0.8).ravel())
     assert browser.errors() == []
 
 

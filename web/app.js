@@ -226,10 +226,8 @@ function showModel(sampler, source) {
 // What a refusal means to a person, in one sentence: the kernel's words before its detail.
 function plainWords(error) {
   const message = String(error.message);
-  const conv = /op '((?:Conv|ConvTranspose|Resize|Upsample)[A-Za-z]*)'/.exec(message);
-  if (conv) return `a conv model (op '${conv[1]}'): this page samples MLP generators only; sample it with gan-sample`;
   if (error.status === "unsupported")
-    return `this page cannot run it (${message}); it samples MLP generators only, gan-sample runs the others`;
+    return `this page cannot run it (${message}); it samples the generators gan-export writes, gan-sample runs the others`;
   if (error.status === "format") return message.split(" (")[0] + (message.includes("cut short") ? "; copy or export it again" : "");
   return message;
 }

@@ -72,13 +72,7 @@ onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
   const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16 ||
                     (o.precision == ONNXGAN_PRECISION_AUTO && plan.float16_weights && kernel.id != ONNXGAN_KERNEL_PORTABLE);
   auto model = std::make_unique<onnxgan_model>();
-  const auto finite = [](const std::vector<float> &values) {
-    for (float v : values)
-      if (!std::isfinite(v)) return false;
-    return true;
-  };
-  model->finite_weights = finite(plan.embedding);
-  for (const Layer &layer : plan.layers) model->finite_weights &= finite(layer.weight) && finite(layer.bias);
+  model->finite_weights = all_finite(plan);
   model->network = std::make_unique<Network>(std::move(plan), kernel, half, threads);
   model->metadata = std::move(parsed.metadata);
   return model.release();
@@ -119,7 +113,7 @@ void generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *la
   require(model != nullptr, "model is NULL");
   const Plan &plan = model->network->plan();
   checked_bytes(n, plan.latent_dim, sizeof(float));
-  require(out_size >= checked_bytes(n, plan.layers.back().out, sizeof(float)), "out is smaller than n * image_size floats");
+  require(out_size >= checked_bytes(n, plan.image_size(), sizeof(float)), "out is smaller than n * image_size floats");
   require(n == 0 || (z != nullptr && out != nullptr), "z and out must not be NULL");
   check_labels(plan, n, labels);
   // A NaN z would come out of tanh's clamp as a black image with an OK status: refused as onnxruntime's is.
@@ -131,7 +125,7 @@ void generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *la
   std::lock_guard<std::mutex> lock(model->mutex);
   model->network->generate(n, z, labels, out);
   // Garbage is never a success: a NaN or Inf would become a black or white pixel without a word.
-  const int64_t width = plan.layers.back().out;
+  const int64_t width = plan.image_size();
   for (int64_t i = 0; i < n * width; ++i)
     if (!std::isfinite(out[i]))
       throw Error(ONNXGAN_ERROR_NONFINITE, "the model produced NaN/Inf values (image " + std::to_string(i / width) +
@@ -216,7 +210,7 @@ onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info) 
     info->channels = plan.channels;
     info->height = plan.height;
     info->width = plan.width;
-    info->image_size = plan.layers.back().out;
+    info->image_size = plan.image_size();
     info->num_classes = plan.num_classes;
     info->value_min = plan.value_min;
     info->value_max = plan.value_max;
@@ -256,7 +250,7 @@ onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, do
     require(model != nullptr, "model is NULL");
     require(format == ONNXGAN_OUTPUT_FLOAT32 || format == ONNXGAN_OUTPUT_UINT8, "format must be 0 (float32) or 1 (uint8)");
     const Plan &plan = model->network->plan();
-    const int64_t size = plan.layers.back().out;
+    const int64_t size = plan.image_size();
     const size_t needed = checked_bytes(n, size, format == ONNXGAN_OUTPUT_UINT8 ? 1 : sizeof(float));
     require(out_size >= needed && (n == 0 || out != nullptr), "out is smaller than n images");
     std::vector<float> z(checked_bytes(n, plan.latent_dim, sizeof(float)) / sizeof(float));  // (n, latent_dim)
@@ -282,7 +276,7 @@ onnxgan_status onnxgan_to_uint8(const onnxgan_model *model, int64_t n, const flo
   return guarded([&] {
     require(model != nullptr, "model is NULL");
     const Plan &plan = model->network->plan();
-    const int64_t size = plan.layers.back().out;
+    const int64_t size = plan.image_size();
     require(images_size >= checked_bytes(n, size, sizeof(float)), "images is smaller than n * image_size floats");
     require(out_size >= checked_bytes(n, size, 1), "out is smaller than n * image_size bytes");
     require(n == 0 || (images != nullptr && out != nullptr), "images and out must not be NULL");

@@ -1,6 +1,7 @@
-"""onnxruntime, imported on first use: the base install (``pip install onnxgan``) samples MLP generators
-with the native kernel alone; conv models, ``--device cuda`` and the quality metric (its classifier is
-a conv net) need onnxruntime from an extra.
+"""onnxruntime, imported on first use: the base install (``pip install onnxgan``) samples every generator
+gan-export writes (MLP and conv) with the native kernel alone; ``--backend onnxruntime``, ``--device
+cuda``, graphs the native reader refuses and the quality metric (its classifier) need onnxruntime from
+an extra.
 
 pyproject's extras: ``onnxgan[ort]`` (onnxruntime, CPU) or ``onnxgan[gpu]`` (onnxruntime-gpu, CUDA),
 never both: the two wheels install one ``onnxruntime`` module over each other, so what runs is whichever

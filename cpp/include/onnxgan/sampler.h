@@ -1,4 +1,4 @@
-/* onnxgan native sampler: C ABI for MLP generators exported by gan-export (docs/onnx-contract.md).
+/* onnxgan native sampler: C ABI for the generators gan-export writes, MLP and conv (docs/onnx-contract.md).
  *
  * Every function reports failure by a status code and never aborts or throws across this boundary;
  * onnxgan_last_error() then gives a one-line message for the calling thread. A model handle may be
