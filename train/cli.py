@@ -95,7 +95,8 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option("--activation", default=_model_default("activation"), show_default=True, metavar="|".join(ACTIVATIONS),
               help="Hidden activation of the mlp models.")
 @click.option("--init", default=_model_default("init"), show_default=True, metavar="|".join(INITS),
-              help="Initial weights: torch's defaults, Keras' Glorot uniform, or TF's truncated normal (sd 0.1).")
+              help="Initial weights: torch's defaults, Keras' Glorot uniform, TF's truncated normal (sd 0.1), or the DCGAN "
+                   "paper's normal (sd 0.02).")
 @click.option("--bn-position", default=_model_default("bn_position"), show_default=True,
               metavar="|".join(BN_POSITIONS), help="mlp-bn: BatchNorm before or after each hidden activation.")
 @click.option("--bn-eps", type=float, default=_model_default("bn_eps"), show_default=True, help="BatchNorm epsilon.")

@@ -18,7 +18,8 @@ AMPS = ("auto", "none", "bf16")  # --amp; trainer.resolve_amp says what auto pic
 EMA_BN = ("copy", "recompute")  # --ema-bn: the EMA G's BatchNorm statistics copied from G, or recomputed
 CUDA_GRAPHS = ("auto", "on", "off")  # --cuda-graph; trainer.resolve_cuda_graph says what auto picks
 ACTIVATIONS = ("leaky_relu", "relu")
-INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
+# torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd, the DCGAN paper's N(0, 0.02) (PaddleGAN's DCGAN)
+INITS = ("torch", "glorot-uniform", "truncated-normal-0.1", "normal-0.02")
 BN_POSITIONS = ("before-activation", "after-activation")
 LOSSES = ("ns", "hinge", "wgan-gp", "rpgan")
 AUGMENTS = ("translation", "cutout")  # DiffAugment-style, applied to every image D sees

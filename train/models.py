@@ -293,6 +293,8 @@ def initialise(module: nn.Module, init: str) -> nn.Module:
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             if init == "glorot-uniform":
                 nn.init.xavier_uniform_(layer.weight)
+            elif init == "normal-0.02":  # Radford et al. 2016, section 4
+                nn.init.normal_(layer.weight, std=0.02)
             else:  # truncated-normal-0.1: TF's truncated_normal(stddev=0.1), redrawn beyond 2 sd
                 nn.init.trunc_normal_(layer.weight, std=0.1, a=-0.2, b=0.2)
             if layer.bias is not None:
