@@ -16,6 +16,7 @@ CONV_MODELS = ("dcgan", "dcgan-upsample", "dcgan-fc")
 AMPS = ("auto", "none", "bf16")  # --amp; trainer.resolve_amp says what auto picks
 EMA_BN = ("copy", "recompute")  # --ema-bn: the EMA G's BatchNorm statistics copied from G, or recomputed
 CUDA_GRAPHS = ("auto", "on", "off")  # --cuda-graph; trainer.resolve_cuda_graph says what auto picks
+EVAL_REAL = ("auto", "on", "off")  # --eval-real; train/scoring.py says what auto picks
 ACTIVATIONS = ("leaky_relu", "relu")
 INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
 BN_POSITIONS = ("before-activation", "after-activation")
@@ -152,8 +153,12 @@ class TrainConfig:
     d_steps: int = 1  # D steps per G step, each on its own batch
     ema_decay: float = 0.998  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
     ema_bn: str = "copy"  # EMA_BN: the EMA G's BatchNorm statistics, G's own (copy) or its own (train/ema_batchnorm.py)
-    eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
+    eval_every: int = 1000  # steps between quality scores of the EMA G (0: never)
     eval_samples: int = 2000
+    # EVAL_REAL: score in Inception features against the training data (train/scoring.py); auto = on for
+    # data that is not MNIST-shaped when the weights are given (--inception, or the cached file)
+    eval_real: str = "auto"
+    inception: str = ""  # Inception weights: a .pth, "download" (once, into the user's cache), "" the cached file
     amp: str = "auto"  # AMPS: bf16 autocast around forward passes; auto = bf16 where the CPU has it natively
     compile: bool = False  # torch.compile G and D
     # CUDA_GRAPHS: capture one D+G step in a CUDA graph and replay it; auto = on where it can (one CUDA
@@ -199,6 +204,8 @@ class TrainConfig:
             raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.cuda_graph not in CUDA_GRAPHS:
             raise UserError(f"--cuda-graph must be one of {', '.join(CUDA_GRAPHS)}, got {self.cuda_graph!r}")
+        if self.eval_real not in EVAL_REAL:
+            raise UserError(f"--eval-real must be one of {', '.join(EVAL_REAL)}, got {self.eval_real!r}")
         if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:
             raise UserError("--eval-every must be >= 0 and --eval-samples in 100..100000")
 
