@@ -20,7 +20,7 @@ from onnxgan.errors import UserError
 from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, EMA_BN,
-                     EVAL_REAL, INITS, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig)
+                     EVAL_REAL, INITS, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig, model_for_data)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
@@ -75,6 +75,11 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
               help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs).")
 @_train_option("data", "mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
                        "or a .npy/.npz array.")
+@_train_option("image_size", "A folder of images: resize each (shorter side to N, bicubic) and crop its centre to "
+                             "N x N, so pictures of any size train together (0: as found, all of one size).",
+               metavar="N")
+@_train_option("channels", "A folder of images: 1 converts all to grey, 3 all to RGB (0: as found; one colour image "
+                           "makes the set RGB).", metavar="0|1|3")
 @_train_option("steps", f"Optimiser steps to train to [default: {DEFAULT_STEPS} unless --epochs].")
 @_train_option("epochs", "Train for this many passes over the data instead.")
 @_train_option("batch_size")
@@ -165,7 +170,13 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         if preset:  # config.json and checkpoints record the preset and what the command line changed in it
             overridden = tuple(sorted(explicit & (set(PRESETS[preset].options) | SCHEDULE)))
             train_config = dataclasses.replace(train_config, preset=preset, preset_overrides=overridden)
-    data = load_dataset(train_config.data)
+    data = load_dataset(train_config.data, train_config.image_size, train_config.channels)
+    model_choice = None  # why the model is what it is, when the data chose it
+    if resume_state is None and "model" not in explicit and "model" not in (PRESETS[preset].options if preset else {}):
+        name, model_choice = model_for_data(data.image_shape)
+        if name != model_config.name:  # the data moved it off the default recipe: say so
+            click.echo(f"model {model_choice} (--model picks another)", err=True)
+        model_config = dataclasses.replace(model_config, name=name)
     if resume_state is None:
         conditional = options["cond"] if options["cond"] is not None else data.labels is not None
         classes = data.class_names if conditional else ()
@@ -185,6 +196,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         train_config = dataclasses.replace(train_config, out=str(run_dir))
     if dry_run:
         click.echo(json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(),
+                               "model_choice": model_choice,
                                "inception_weights": None if weights is None else str(weights),
                                "run_dir": str(run_dir), "resume": resume,
                                "data": {"source": data.source, "images": len(data.images)}}, indent=2))

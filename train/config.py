@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from onnxgan.datasets import MAX_IMAGE_SIDE
 from onnxgan.errors import UserError
 
 MODEL_NAMES = ("mlp", "mlp-bn", "dcgan", "dcgan-upsample", "dcgan-fc")
@@ -37,6 +38,22 @@ DEFAULT_WIDTHS = {
     # PaddlePaddle DCGAN: G fc width, channels at H/4, channels at H/2; D conv, conv channels, fc width.
     "dcgan-fc": {"g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024), "d_dropout": 0.0},
 }
+
+
+# Above this side, or in colour, the default G is a conv one: an MLP G's output layer grows with the pixels
+# (3x64x64: 12288 x 1024 weights) and shares nothing between neighbouring pixels.
+MLP_MAX_SIDE = 32
+
+
+def model_for_data(image_shape: tuple[int, int, int]) -> tuple[str, str]:
+    """The model a run gets when neither --model nor a preset names one, for (C, H, W) data, and why."""
+    channels, height, width = image_shape
+    shape = f"{channels}x{height}x{width}"
+    if channels == 3 or max(height, width) > MLP_MAX_SIDE:
+        kind = "colour" if channels == 3 else f"larger than {MLP_MAX_SIDE}x{MLP_MAX_SIDE}"
+        return "dcgan", f"dcgan: the data is {shape} ({kind}), so a conv G"
+    return ModelConfig.name, (f"{ModelConfig.name}: the data is {shape} (grey, at most {MLP_MAX_SIDE}x{MLP_MAX_SIDE}), "
+                              "the default recipe's MLP")
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,8 @@ class TrainConfig:
     """How to train: data, schedule, optimiser, device, outputs."""
 
     data: str = "mnist"
+    image_size: int = 0  # a folder of images: every image resized and centre-cropped to N x N (0: as found)
+    channels: int = 0  # a folder of images: 1 all grey, 3 all RGB (0: as found; any colour image makes all RGB)
     steps: int = 0  # 0 -> derived from epochs
     epochs: int = 0  # 0 with steps 0 -> DEFAULT_STEPS
     batch_size: int = 128
@@ -204,6 +223,9 @@ class TrainConfig:
             raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.cuda_graph not in CUDA_GRAPHS:
             raise UserError(f"--cuda-graph must be one of {', '.join(CUDA_GRAPHS)}, got {self.cuda_graph!r}")
+        if self.image_size and not 4 <= self.image_size <= MAX_IMAGE_SIDE or self.channels not in (0, 1, 3):
+            raise UserError(f"--image-size must be 0 (as found) or 4..{MAX_IMAGE_SIDE} and --channels 0 (as found), "
+                            f"1 or 3; got {self.image_size} and {self.channels}")
         if self.eval_real not in EVAL_REAL:
             raise UserError(f"--eval-real must be one of {', '.join(EVAL_REAL)}, got {self.eval_real!r}")
         if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:
