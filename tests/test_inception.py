@@ -122,6 +122,16 @@ def test_reader_refuses_damaged_files(tmp_path, damage, message):
         load_state_dict(path)
 
 
+def test_reader_refuses_views_that_repeat_a_storage(tmp_path):
+    """A stride-0 view of 4 elements declaring 4 x 10^12 of them would make a 16 TB copy."""
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.ones(4, 1, 1)[:, :1].expand(4, 10**6, 10**6)}, path)
+    with pytest.raises(PthError, match="elements from a 4-element storage"):
+        load_state_dict(path)
+    with pytest.raises(PthError, match="not a regular file"):
+        load_state_dict(tmp_path)
+
+
 def test_other_weights_are_refused_by_name(tmp_path, network):
     model, _ = network
     weights = {k: v.numpy() for k, v in model.state_dict().items()}
