@@ -85,11 +85,13 @@ def default_model() -> bytes:
 
 
 def ort_runner(data: bytes, threads: int, spinning: bool) -> Runner:
+    """A Runner on one onnxruntime session; it also takes labels (N,) as a second argument for conditional
+    models (benchmarks/native_conv.py)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-    return lambda z: session.run(["image"], {"z": z})[0]
+    return lambda z, labels=None: session.run(["image"], {"z": z} if labels is None else {"z": z, "label": labels})[0]
 
 
 def fma_peak(probe: Path | None) -> dict[str, float]:
@@ -151,17 +153,23 @@ def measure(runners: dict[str, Runner], z: np.ndarray, rounds: int) -> tuple[Ser
     return times, cpu, single
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_arguments(description: str, batches: str, model_help: str) -> argparse.Namespace:
+    """The options this benchmark and benchmarks/native_conv.py share."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--batches", default="1,16,64,256,4096")
+    parser.add_argument("--batches", default=batches)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--probe", type=Path, default=Path("build/native/onnxgan_fma_peak"),
                         help="the FMA peak probe built with cpp/ (cmake -S cpp -B build/native)")
-    parser.add_argument("--model", type=Path, help="an MLP generator model.onnx (default: the seed shapes, random)")
+    parser.add_argument("--model", type=Path, help=model_help)
     parser.add_argument("--kernel", default="auto", choices=["auto", "avx512", "avx2", "portable"],
                         help="the native kernel (auto: the widest this CPU has)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_arguments(__doc__.splitlines()[0], "1,16,64,256,4096",
+                           "an MLP generator model.onnx (default: the seed shapes, random)")
     data = args.model.read_bytes() if args.model else default_model()
     peak = fma_peak(args.probe)
     kernel = _native.Model.from_bytes(data, threads=1, kernel=args.kernel).kernel

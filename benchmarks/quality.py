@@ -41,13 +41,15 @@ from torch.utils.data import TensorDataset
 sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import LATENT, BaselineDiscriminator, BaselineGenerator, baseline_train  # noqa: E402
 
+from onnxgan.errors import EXIT_FAILED_RUN
 from onnxgan.images import to_uint8
 from onnxgan.quality import Evaluator
 from onnxgan.runtime import Sampler, _native, pretrained
 from onnxgan.train.data import load_mnist
 from onnxgan.train.presets import PRESETS, SCHEDULE
 
-RECIPES = {"default": [], **{name: ["--preset", name] for name in PRESETS}}
+# The default recipe with its MLP G, the same recipe with the DCGAN G, and every preset.
+RECIPES = {"default": [], "dcgan": ["--model", "dcgan"], **{name: ["--preset", name] for name in PRESETS}}
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -95,20 +97,23 @@ class Training:
     def ended(self) -> bool:
         return self.process.poll() is not None
 
-    def stop(self) -> Path:
-        """SIGINT unless it has ended; either way a run folder whose last.pt holds its final state."""
+    def stop(self) -> tuple[Path, str]:
+        """SIGINT unless it has ended; either way a run folder whose last.pt holds its final state, and
+        "FAILED" (gan-train's exit 4: a failed state of train/health.py held at the end), "warned" (such a
+        state began at some point) or "ok"."""
         stopped = not self.ended()
         if stopped:
             self.process.send_signal(signal.SIGINT)
         _, stderr = self.process.communicate(timeout=600)
-        if self.process.returncode != (130 if stopped else 0):
+        if self.process.returncode not in ((130,) if stopped else (0, EXIT_FAILED_RUN)):
             raise SystemExit(f"{self.name}: gan-train ended with {self.process.returncode}: {stderr[-500:]}")
-        return self.run
+        warned = any("warning:" in line and ("D wins" in line or "G's output" in line) for line in stderr.splitlines())
+        return self.run, "FAILED" if self.process.returncode == EXIT_FAILED_RUN else "warned" if warned else "ok"
 
 
 def train_all(recipes: list[str], cpu_budget: float, threads: int, parallel: int, folder: Path,
-              ckpt_every: int) -> dict[str, Path]:
-    """Train each recipe for ``cpu_budget`` CPU seconds, ``parallel`` at a time; name -> run folder."""
+              ckpt_every: int) -> dict[str, tuple[Path, str]]:
+    """Train each recipe for ``cpu_budget`` CPU seconds, ``parallel`` at a time; name -> (run folder, state)."""
     waiting, running, done = list(recipes), [], {}
     while waiting or running:
         while waiting and len(running) < parallel:
@@ -183,28 +188,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         runs = train_all(names, cpu_budget, args.threads, args.parallel, folder, args.ckpt_every)
-        for name, run in runs.items():
+        for name, (run, state) in runs.items():
             result = score_checkpoint(run / "checkpoints" / "last.pt", evaluator, args.samples)
             metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-            steps, trained = max(row["step"] for row in metrics), metrics[-1]["cpu_time"] / args.cores
-            rows.append((name, steps, trained, result, time_to_target(run, evaluator, args.samples, args.cores)))
-            print(f"{name}: {steps} steps, FID {result['fid']:.2f}", flush=True)
+            training = [row for row in metrics if "cpu_time" in row]
+            steps, trained = training[-1]["step"], training[-1]["cpu_time"] / args.cores
+            rows.append((name, steps, trained, result, time_to_target(run, evaluator, args.samples, args.cores), state))
+            print(f"{name}: {steps} steps, FID {result['fid']:.2f}, {state}", flush=True)
         if not args.no_baseline:
             torch.set_num_threads(args.threads)
             result, steps = baseline_for(args.budget, args.cores, evaluator, args.samples)
-            rows.append(("gan.py baseline", steps, args.budget, result, None))
+            rows.append(("gan.py baseline", steps, args.budget, result, None, "-"))
     floor = rows[0][3]["fid_floor"]
     print(f"\n{machine()}; each recipe {cpu_budget:.0f} CPU s (= {args.budget:.0f} s on {args.cores} cores), "
           f"{args.threads} thread(s) per run, {args.parallel} run(s) at once; {args.samples} samples scored; "
           f"real-vs-real FID floor {floor:.2f} (classifier features, not Inception FID)")
     print(f"{'recipe':16}{'steps':>8}{'trained':>9}{'FID':>8}{'xfloor':>8}{'KID':>9}{'prec':>7}{'recall':>8}"
-          f"{'rarest':>8}{'cond acc':>10}{'to 2x floor':>13}")
-    for name, steps, trained, r, to_target in rows:
+          f"{'rarest':>8}{'cond acc':>10}{'to 2x floor':>13}{'run':>8}")
+    for name, steps, trained, r, to_target, state in rows:
         accuracy = f"{r['conditional_accuracy']:.1%}" if "conditional_accuracy" in r else "-"
         reached = f"{to_target:.0f} s" if to_target is not None else "-"
         print(f"{name:16}{steps:8d}{trained:8.0f}s{r['fid']:8.2f}{r['fid'] / floor:8.2f}{r['kid']:9.4f}"
-              f"{r['precision']:7.2f}{r['recall']:8.2f}{r['rarest_class_share']:8.1%}{accuracy:>10}{reached:>13}")
-    print("trained: seconds on the budget's cores (CPU seconds / cores) until the run's own length or the budget")
+              f"{r['precision']:7.2f}{r['recall']:8.2f}{r['rarest_class_share']:8.1%}{accuracy:>10}{reached:>13}"
+              f"{state:>8}")
+    print("trained: seconds on the budget's cores (CPU seconds / cores) until the run's own length or the budget; "
+          "run: FAILED when gan-train exited 4 (a failed state held at the end: D winning outright, G constant or "
+          "saturated), warned when such a state began at some point")
 
 
 if __name__ == "__main__":

@@ -17,11 +17,28 @@ a single mode).
 from __future__ import annotations
 
 import argparse
+import io
+import sys
+from pathlib import Path
 
 import numpy as np
 
 MODES = 1000
 CHANNELS = 3
+MAX_COUNT = 10**7  # images of either command: 23.5 GB of stacked images at most
+
+
+def count_in(low: int, high: int):
+    """An argparse type: an integer in low..high (a bad one is argparse's one-line error, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
 
 
 def build(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,13 +69,28 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("build", help="write the stacked data set as an npz")
     make.add_argument("out")
-    make.add_argument("--count", type=int, default=60000)
-    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--count", type=count_in(1, MAX_COUNT), default=60000)
+    make.add_argument("--seed", type=count_in(0, 2**63 - 1), default=0)
     rate = commands.add_parser("score", help="count the modes a model.onnx covers")
     rate.add_argument("model")
-    rate.add_argument("--samples", type=int, default=26000)
-    rate.add_argument("--seed", type=int, default=0)
+    # fewer samples than modes cannot cover them, and 0 samples would read as the perfect KL of 0
+    rate.add_argument("--samples", type=count_in(MODES, MAX_COUNT), default=26000)
+    rate.add_argument("--seed", type=count_in(0, 2**64 - 1), default=0)
     args = parser.parse_args()
+    if args.command == "build" and not Path(args.out).resolve().parent.is_dir():
+        parser.error(f"{args.out}: its folder does not exist")
+    from onnxgan.errors import CommandError
+
+    try:
+        run(args)
+    except CommandError as e:  # onnxgan's one-line errors: a missing or broken model, ...
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+def run(args: argparse.Namespace) -> None:
+    from onnxgan.errors import UserError
+    from onnxgan.files import atomic_write
     from onnxgan.quality.classifier import Classifier
 
     if args.command == "build":
@@ -67,15 +99,19 @@ def main() -> None:
         mnist = load_mnist("train")
         stacked, modes = build(mnist.images[:, 0], mnist.labels, args.count, args.seed)
         # "modes", not "labels": gan-train reads the file as unlabelled data, so G must find the modes itself.
-        np.savez_compressed(args.out, images=stacked, modes=modes)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, images=stacked, modes=modes)
+        with atomic_write(args.out) as f:  # whole or not at all
+            f.write(buffer.getbuffer())
         print(f"{args.out}: {len(stacked)} images (28, 28, 3), {len(np.unique(modes))} of {MODES} modes present")
         return
     from onnxgan.runtime import Sampler
 
     sampler = Sampler(args.model)
+    if tuple(sampler.model_info.image_shape) != (CHANNELS, 28, 28):
+        raise UserError(f"{args.model}: makes {tuple(sampler.model_info.image_shape)} (C, H, W) images; Stacked MNIST "
+                        f"needs ({CHANNELS}, 28, 28)")
     images = sampler.sample(args.samples, seed=args.seed)  # uint8 (N, 28, 28, 3)
-    if images.shape[1:] != (28, 28, CHANNELS):
-        raise SystemExit(f"{args.model}: makes {images.shape[1:]} images, Stacked MNIST needs (28, 28, 3)")
     result = mode_coverage(channel_digits(images, Classifier()))
     print(f"{args.model}: {result['modes']} of {MODES} modes covered in {result['samples']} samples, "
           f"KL(generated || uniform) {result['reverse_kl']:.3f}")

@@ -10,6 +10,9 @@ autocast on CPUs with native bf16); the table says which ran.
 Second table: ``GANTrainer.step`` of ``dcgan`` (batch 64, MNIST batches) as gan-train runs it now
 (``--amp auto``, channels-last on the CPU) against its anchor, the step as it ran before both (fp32, the
 default contiguous layout): issue 15's "current rate".
+Third table: the step of ``dcgan-upsample`` (the keras-dcgan preset's model, BatchNorm in D) with D's real
+and fake halves in separate passes, as gan-train runs a D whose layers mix samples, against one pass over
+both, as it ran before (issue 20: the price of a correct D step).
 Rounds are interleaved (the machine is shared and noisy); the median of each side and their ratio are
 printed.
 
@@ -126,11 +129,12 @@ def onnxgan_steps(data, model_config: ModelConfig, steps: int, device: str, fold
 
 
 def trainer_steps(dataset: TensorDataset, model_config: ModelConfig, steps: int, device: torch.device,
-                  before: bool) -> tuple[float, str]:
+                  before: bool, d_passes: int | None = None) -> tuple[float, str]:
     """Steps/s of ``GANTrainer.step`` on batches of ``dataset`` after 5 untimed steps, and the amp that
     ran. ``before``: fp32 with every tensor in the default contiguous layout, as the step ran before
-    --amp auto and channels-last."""
+    --amp auto and channels-last. ``d_passes`` forces D's passes in its step (None: the model's own)."""
     trainer = GANTrainer(model_config, TrainConfig(batch_size=BATCH, amp="none" if before else "auto"), device)
+    trainer.d_passes = d_passes or trainer.d_passes
     if before:
         trainer.memory_format = torch.contiguous_format
         for module in (trainer.G, trainer.D, trainer.G_ema):
@@ -170,8 +174,10 @@ def main() -> None:
     dataset = TensorDataset(torch.from_numpy(data.images).float().div(127.5).sub(1.0))
     mlp = ModelConfig(name="mlp", latent_dim=LATENT, g_hidden=G_HIDDEN, d_hidden=D_HIDDEN).resolved()
     dcgan = ModelConfig(name="dcgan").resolved()
+    upsample = ModelConfig(name="dcgan-upsample", bn_eps=1e-3).resolved()
     mlp_rows: dict[str, list[float]] = {}
     dcgan_rows: dict[str, list[float]] = {}
+    passes_rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds + 1):  # round 0 warms everything up and is not counted
             folder = Path(tmp) / f"round{round_index}"
@@ -179,18 +185,24 @@ def main() -> None:
             theirs = baseline_steps(dataset, args.steps, device)
             dc_now, dc_amp = trainer_steps(dataset, dcgan, args.dcgan_steps, device, before=False)
             dc_fp32, _ = trainer_steps(dataset, dcgan, args.dcgan_steps, device, before=True)
+            two_passes, _ = trainer_steps(dataset, upsample, args.dcgan_steps, device, before=False)
+            one_pass, _ = trainer_steps(dataset, upsample, args.dcgan_steps, device, before=False, d_passes=1)
             if round_index:
                 for rows, name, rate in ((mlp_rows, f"onnxgan (amp {amp})", ours),
                                          (mlp_rows, "gan.py baseline", theirs),
                                          (dcgan_rows, f"dcgan (amp {dc_amp}, NHWC)", dc_now),
-                                         (dcgan_rows, "dcgan fp32, NCHW (before)", dc_fp32)):
+                                         (dcgan_rows, "dcgan fp32, NCHW (before)", dc_fp32),
+                                         (passes_rows, "D real, fake apart (now)", two_passes),
+                                         (passes_rows, "D on both in one pass", one_pass)):
                     rows.setdefault(name, []).append(rate)
                 print(f"round {round_index}: onnxgan {ours:7.1f}  baseline {theirs:7.1f}  dcgan {dc_now:6.1f}  "
-                      f"dcgan fp32 {dc_fp32:6.1f} steps/s", flush=True)
+                      f"dcgan fp32 {dc_fp32:6.1f}  D passes 2 {two_passes:6.1f} 1 {one_pass:6.1f} steps/s", flush=True)
     print(f"\nbatch {BATCH}, {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"native bf16: {native_bf16_cpu()}")
     print_table("mlp (G 100-256-512-1024-784, D 784-1024-512-256-1)", mlp_rows, "goal >= 2")
     print_table("dcgan", dcgan_rows, "goal >= 1.5")
+    print_table("dcgan-upsample (BatchNorm in D), D's passes", passes_rows, "the price of separate passes; "
+                "no goal")
 
 
 if __name__ == "__main__":

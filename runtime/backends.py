@@ -29,6 +29,16 @@ _CPU = "CPUExecutionProvider"
 _QUIET, _DEFAULT_SEVERITY = 3, 2  # onnxruntime log severities: errors only; warnings and up
 
 
+class NativeRefused(UserError):
+    """The native kernel's reader refused a model (a conv generator, say); ``reason`` is its words. Each
+    command says what to use instead (gan-web has no onnxruntime to offer)."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: the native kernel cannot run it ({reason}); sample it with onnxruntime "
+                         "(gan-sample --backend onnxruntime, Sampler(..., backend=\"onnxruntime\"))")
+        self.reason = reason
+
+
 def open_backend(name: str, data: bytes, device: str, threads: int | None, source: str):
     """(a loaded ``OnnxRuntimeBackend`` or ``NativeBackend`` for ``name`` in BACKENDS, why it is that one)."""
     if name == "onnxruntime":
@@ -39,14 +49,14 @@ def open_backend(name: str, data: bytes, device: str, threads: int | None, sourc
         try:
             return NativeBackend(_native.Model.from_bytes(data, threads or 0)), "asked for"
         except ValueError as e:
-            raise UserError(f"{source}: the native backend cannot use it ({e}); use --backend onnxruntime") from None
+            raise NativeRefused(source, str(e)) from None
     if device == "cuda" or (device == "auto" and cuda_device_present()):
         return (OnnxRuntimeBackend(data, device, threads, source, "sampling on a CUDA GPU (--device cuda)"),
                 "auto: the model runs on a CUDA GPU, and the native kernel runs on the CPU only")
     try:
         model = _native.Model.from_bytes(data, threads or 0)
     except ValueError as e:
-        why = f"{source}: the native kernel samples MLP generators only ({e}), so this model"
+        why = f"{source}: the native kernel cannot run it ({e}), so this model"
         return OnnxRuntimeBackend(data, device, threads, source, why), f"auto: the native reader does not take it ({e})"
     return NativeBackend(model), "auto: the native reader takes it and the model runs on the CPU"
 

@@ -26,14 +26,14 @@ from .latent import MIN_TRUNCATION
 from .sampler import Sampler
 from .shards import FORMATS, run_job, worker_threads
 
-SCALE = 2  # grids, strips and GIF frames show each pixel as SCALE x SCALE
+SCALE = 2  # grids and strips show each pixel as SCALE x SCALE
+GIF_SIDE = 256  # GIF frames are upscaled by a whole factor to at least this many pixels a side (28 -> 280)
 FRAME_MS = 120  # GIF frame duration
 
 
 @click.command("gan-sample", cls=Command, context_settings=CONTEXT_SETTINGS)
 @click.argument("model", metavar="MODEL.onnx", required=False)
-@click.option("--pretrained", "pretrained_name", type=click.Choice(pretrained.NAMES), default=None,
-              help="Sample a generator shipped with onnxgan instead of MODEL.onnx (mnist: a conditional MLP).")
+@pretrained.option("Sample")
 @click.option("-o", "--output", required=True, metavar="OUT",
               help="OUT.png: a grid; OUT.npz: images, labels and z; OUT/ (or no suffix; new or empty): one PNG "
                    "per image; "
@@ -42,7 +42,8 @@ FRAME_MS = 120  # GIF frame duration
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
               help="The same seed gives the same z on every backend and machine (images: docs/native.md).")
 @click.option("--label", default=None, help="Class (number or name) for every image of a conditional model "
-                                             "[default: cycle through the classes].")
+                                             "[default: cycle through the classes; --interpolate walks within "
+                                             "one class, 0 unless --label picks another].")
 @click.option("--interpolate", nargs=2, type=click.IntRange(0, 2**64 - 1), default=None, metavar="SEED_A SEED_B",
               help="Walk from z(SEED_A) to z(SEED_B) along a great circle (slerp) instead of sampling.")
 @click.option("--steps", type=click.IntRange(min=2), default=8, show_default=True, help="Frames of --interpolate.")
@@ -75,10 +76,7 @@ def main(ctx: click.Context, model: str | None, pretrained_name: str | None, out
       gan-sample model.onnx --interpolate 1 2 --steps 16 -o walk.gif
       gan-sample model.onnx -n 1000000 --shard-size 10000 --workers 2 -o shards/
     """
-    if (model is None) == (pretrained_name is None):
-        raise UserError("give a MODEL.onnx or --pretrained NAME (one of them)")
-    if pretrained_name is not None:
-        model = str(pretrained.path(pretrained_name))
+    model = pretrained.model_or_pretrained(model, pretrained_name)
     if interpolate is not None:
         for name, flag in (("count", "-n"), ("seed", "--seed"), ("shard_size", "--shard-size")):
             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
@@ -138,15 +136,12 @@ def _label(sampler: Sampler, label: str | None) -> int | None:
     """--label as a class index: a number, or one of the model's class names."""
     if label is None:
         return None
-    info = sampler.model_info
-    if info.num_classes == 0:
-        raise UserError(f"--label {label}: this model is unconditional; drop --label")
-    if label in info.class_names:
-        return info.class_names.index(label)
-    if not label.lstrip("-").isdigit() or not 0 <= int(label) < info.num_classes:
-        names = f" or one of {', '.join(map(printable, info.class_names))}" if info.class_names else ""
-        raise UserError(f"--label {label}: the model has no such class; use 0..{info.num_classes - 1}{names}")
-    return int(label)
+    if sampler.model_info.num_classes == 0:
+        raise UserError(f"--label {printable(label)}: this model is unconditional; drop --label")
+    try:
+        return sampler.class_index(label)
+    except UserError as e:
+        raise UserError(f"--{e}") from None
 
 
 def _write_npz(output: str, **arrays: np.ndarray) -> None:
@@ -157,8 +152,10 @@ def _write_npz(output: str, **arrays: np.ndarray) -> None:
 
 
 def _write_gif(pixels: np.ndarray, output: str) -> None:
-    """Frames (T, H, W[, C]) -> an endlessly looping GIF, each pixel SCALE x SCALE."""
-    frames = [Image.fromarray(frame.repeat(SCALE, axis=0).repeat(SCALE, axis=1)) for frame in pixels]
+    """Frames (T, H, W[, C]) -> an endlessly looping GIF, each pixel a square of the smallest whole
+    factor that makes the frame at least GIF_SIDE pixels a side (crisp, never blurred)."""
+    scale = max(SCALE, -(-GIF_SIDE // min(pixels.shape[1:3])))
+    frames = [Image.fromarray(frame.repeat(scale, axis=0).repeat(scale, axis=1)) for frame in pixels]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0)
     with atomic_write(output) as f:

@@ -26,6 +26,7 @@ from onnxgan.quality.inception import InceptionFeatures
 from onnxgan.quality.inception_scores import InceptionEvaluator
 from onnxgan.quality.inception_weights import how_to_get_weights, resolve_weights
 
+from . import pretrained
 from .backends import BACKENDS, DEVICES
 from .sampler import Sampler
 
@@ -37,7 +38,8 @@ DIGITS = [str(d) for d in range(NUM_CLASSES)]
 
 
 @click.command("gan-eval", cls=Command, context_settings=CONTEXT_SETTINGS)
-@click.argument("model", metavar="MODEL.onnx")
+@click.argument("model", metavar="MODEL.onnx", required=False)
+@pretrained.option("Score")
 @click.option("-n", "count", type=click.IntRange(min=MIN_IMAGES), default=5000, show_default=True,
               help="How many images to sample and score (the real-vs-real floors exist for 1000-10000).")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
@@ -52,8 +54,8 @@ DIGITS = [str(d) for d in range(NUM_CLASSES)]
               help="pytorch-fid's Inception weights for --real: a file, or 'download' to fetch them once into "
                    "the user's cache (checked against the published checksum) [default: the cached file].")
 @click.option("-o", "--output", default=None, metavar="METRICS.json", help="Also write the figures as JSON here.")
-def main(model: str, count: int, seed: int, backend: str, device: str, real: str | None, inception: str | None,
-         output: str | None) -> None:
+def main(model: str | None, pretrained_name: str | None, count: int, seed: int, backend: str, device: str,
+         real: str | None, inception: str | None, output: str | None) -> None:
     """Score a generator exported by gan-export: FID, KID, precision/recall and class balance on MNIST,
     or FID, KID and precision/recall against your own data in Inception features (--real).
 
@@ -61,8 +63,10 @@ def main(model: str, count: int, seed: int, backend: str, device: str, real: str
     Examples:
       gan-eval model.onnx
       gan-eval model.onnx -n 10000 --seed 1 -o metrics.json
+      gan-eval --pretrained mnist
       gan-eval model.onnx --real photos/ --inception pt_inception-2015-12-05-6726825d.pth
     """
+    model = pretrained.model_or_pretrained(model, pretrained_name)
     if output is not None:
         if Path(output).is_dir():
             raise UserError(f"-o {output}: is a folder; give a file name such as metrics.json")

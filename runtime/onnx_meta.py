@@ -21,7 +21,27 @@ ELEM_FLOAT, ELEM_INT64 = 1, 7  # TensorProto.DataType
 
 
 class NotOnnx(ValueError):
-    """The bytes are not a serialized ONNX ModelProto."""
+    """The bytes are not a serialized ONNX ModelProto. ``words`` is the reader's refusal in a user's words,
+    the same as the native reader's (cpp/src/onnx_proto.cpp, docs/onnx-contract.md); str() the detail."""
+
+    words = "not an ONNX model"
+
+    def describe(self, source: str) -> str:
+        return f"{source}: {self.words} ({self})"
+
+
+class CutShort(NotOnnx):
+    """A file that began as a model (ir_version first, as every ONNX writer puts it) whose fields run past
+    its end: a copy or a download that stopped part way."""
+
+    words = "the file is cut short"
+
+    def describe(self, source: str) -> str:
+        return f"{super().describe(source)}; copy or export it again"
+
+
+class _Truncated(NotOnnx):
+    """A field that runs past the end of the bytes it is read from (CutShort at the top of a model)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,7 @@ def read_header(data: bytes) -> Header:
     inputs: list[Value] = []
     outputs: list[Value] = []
     initializers: set[str] = set()
-    for number, value in _fields(memoryview(data)):
+    for number, value in _model_fields(memoryview(data)):
         seen.add(number)
         if number == _METADATA_PROPS:
             props.update([_string_pair(value)])
@@ -129,6 +149,24 @@ def _string_pair(entry: int | memoryview) -> tuple[str, str]:
         raise NotOnnx("a metadata key or value is not UTF-8") from None
 
 
+def _model_fields(buffer: memoryview) -> Iterator[tuple[int, int | memoryview]]:
+    """The ModelProto's own fields, as ``_fields``; a truncation at this level of a file that began as a
+    model is ``CutShort`` (a truncation inside a field, the graph say, is a broken model, not a cut file)."""
+    fields, began = _fields(buffer), None
+    while True:
+        try:
+            number, value = next(fields)
+        except StopIteration:
+            return
+        except _Truncated as e:
+            if began:
+                raise CutShort(str(e)) from None
+            raise
+        if began is None:
+            began = number == _IR_VERSION and isinstance(value, int)
+        yield number, value
+
+
 def _fields(buffer: memoryview) -> Iterator[tuple[int, int | memoryview]]:
     """(field number, varint value or payload) for each field of one message."""
     position = 0
@@ -148,7 +186,7 @@ def _fields(buffer: memoryview) -> Iterator[tuple[int, int | memoryview]]:
         else:
             raise NotOnnx(f"wire type {wire_type}")
         if position + size > len(buffer):
-            raise NotOnnx("truncated")
+            raise _Truncated("a field runs past the end of its message")
         yield number, buffer[position : position + size]
         position += size
 
@@ -157,7 +195,7 @@ def _varint(buffer: memoryview, position: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if position >= len(buffer) or shift > 63:
-            raise NotOnnx("truncated or overlong varint")
+            raise (_Truncated if position >= len(buffer) else NotOnnx)("truncated or overlong varint")
         byte = buffer[position]
         position += 1
         value |= (byte & 0x7F) << shift

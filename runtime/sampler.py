@@ -13,17 +13,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from onnxgan.errors import CheckFailed, UserError
+from onnxgan.errors import CheckFailed, UserError, printable
 from onnxgan.images import to_uint8
 from onnxgan.machine import physical_memory
 
 from . import pretrained
+from ._native import MAX_THREADS
 from .backends import BACKENDS, DEVICES, open_backend
 from .contract import ModelInfo, check_interface
 from .latent import check_truncation, latent
 from .onnx_meta import NotOnnx, read_header
 
-Labels = int | Sequence[int] | np.ndarray | None
+Labels = int | str | Sequence[int | str] | np.ndarray | None
 
 
 class Sampler:
@@ -33,6 +34,8 @@ class Sampler:
     else onnxruntime; info() says which and why), "onnxruntime" or "native" (the C++ kernel, CPU only).
     device: "auto" (CUDA when onnxruntime can use a GPU here, else CPU), "cpu" or "cuda".
     threads: intra-op threads (None: the backend's default).
+    ``close()`` (or the end of a ``with Sampler(...) as s:`` block) frees the backend (the native model's
+    memory and threads, or the onnxruntime session) at once; a closed Sampler refuses to sample.
     It keeps what it was built from: ``data`` (the model's bytes, read once), their ``sha256``, the
     requested ``device``, and ``model_info`` (the checked metadata).
     """
@@ -43,8 +46,8 @@ class Sampler:
             raise UserError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if device not in DEVICES:
             raise UserError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-        if threads is not None and threads < 1:
-            raise UserError(f"threads must be >= 1 (or None for the default), got {threads}")
+        if threads is not None and not 1 <= threads <= MAX_THREADS:  # both backends: onnxruntime would start them all
+            raise UserError(f"threads must be in 1..{MAX_THREADS} (or None for the default), got {threads}")
         self.source, data = _read(model)
         self.data = data  # what this Sampler was built from: worker processes build theirs from it
         self.sha256 = hashlib.sha256(data).hexdigest()
@@ -52,10 +55,33 @@ class Sampler:
         try:
             header = read_header(data)
         except NotOnnx as e:
-            raise UserError(f"{self.source}: not an ONNX model file ({e})") from None
+            raise UserError(e.describe(self.source)) from None
         self.model_info = ModelInfo.from_metadata(header.metadata, self.source)
         check_interface(header, self.model_info, self.source)
         self._backend, self._backend_reason = open_backend(backend, data, device, threads, self.source)
+
+    def __repr__(self) -> str:
+        info = self.model_info
+        classes = f", classes={info.num_classes}" if info.num_classes else ""
+        state = "closed" if self._backend is None else f"backend={self._backend.name!r}"
+        return (f"Sampler({self.source!r}, model={info.model!r}, latent_dim={info.latent_dim}, "
+                f"image_shape={tuple(info.image_shape)}{classes}, {state})")
+
+    def close(self) -> None:
+        """Free the backend now rather than when the Sampler is garbage-collected; closing twice is fine."""
+        self._backend = None
+
+    def __enter__(self) -> "Sampler":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _open_backend(self):
+        if self._backend is None:
+            raise UserError(f"{self.source}: this Sampler is closed; build a new one to sample")
+        return self._backend
 
     @classmethod
     def pretrained(cls, name: str, backend: str = "auto", device: str = "auto",
@@ -86,6 +112,9 @@ class Sampler:
             raise UserError(f"z must be a float32 array of shape (N, {info.latent_dim}), got "
                             f"{getattr(z, 'dtype', type(z).__name__)} {getattr(z, 'shape', '')}")
         n = z.shape[0]
+        if n and not (np.isfinite(z.min()) and np.isfinite(z.max())):  # min/max propagate NaN, keep Inf
+            raise UserError("z holds NaN or Inf; every z must be finite (a NaN z is a black image on one backend "
+                            "and an error on another)")
         if info.num_classes == 0 and labels is not None:
             raise UserError("this model is unconditional: it takes no labels")
         if info.num_classes:
@@ -98,7 +127,7 @@ class Sampler:
         if n == 0:
             return np.empty((0, *info.image_shape), dtype=np.float32)
         try:
-            images = self._backend.run(np.ascontiguousarray(z), labels)  # float32 (N, C, H, W)
+            images = self._open_backend.run(np.ascontiguousarray(z), labels)  # float32 (N, C, H, W)
         except FloatingPointError:  # the native kernel's own check (ONNXGAN_ERROR_NONFINITE)
             images = None
         # min and max propagate NaN and keep Inf: two passes, no allocation, before any pixel is made
@@ -110,7 +139,8 @@ class Sampler:
     def sample(self, n: int, seed: int = 0, labels: Labels = None, truncation: float | None = None) -> np.ndarray:
         """n images as uint8 (n, H, W) for one channel or (n, H, W, C).
 
-        labels (conditional models): one class for all, one per image, or None to cycle 0, 1, 2, ...
+        labels (conditional models): one class for all, one per image, or None to cycle 0, 1, 2, ...;
+        a class is its index or its name (``"7"``, or a name of ``info()["class_names"]``).
         truncation: see ``latent``.
         """
         return self.pixels(self.latent(n, seed, truncation), self.labels(n, labels))
@@ -119,10 +149,11 @@ class Sampler:
         """``generate(z, labels)`` mapped from the model's value_range to uint8 (N, H, W) or (N, H, W, C)."""
         return to_uint8(self.generate(z, labels), self.model_info.value_range)
 
-    def interpolate(self, seed_a: int, seed_b: int, steps: int, label: int | None = None,
+    def interpolate(self, seed_a: int, seed_b: int, steps: int, label: int | str | None = None,
                     truncation: float | None = None) -> np.ndarray:
         """``steps`` uint8 images along the great circle (slerp) from z(seed_a) to z(seed_b) (each
-        truncated as ``latent`` says).
+        truncated as ``latent`` says). A conditional model walks within one class, ``label`` (default
+        class 0): a walk whose class changed every frame would be a counter, not a walk.
 
         Slerp rather than lerp: a straight line between two Gaussian z passes through points of
         unusually small norm, which the generator never saw in training, and the middle images fade.
@@ -131,7 +162,8 @@ class Sampler:
             raise UserError(f"an interpolation needs at least 2 steps, got {steps}")
         a, b = self.latent(1, seed_a, truncation)[0], self.latent(1, seed_b, truncation)[0]  # (latent_dim,) each
         z = slerp(a, b, np.linspace(0.0, 1.0, steps))  # (steps, latent_dim)
-        return self.pixels(z, self.labels(steps, label))
+        one_class = 0 if label is None and self.model_info.num_classes else label
+        return self.pixels(z, self.labels(steps, one_class))
 
     def labels(self, n: int, labels: Labels) -> np.ndarray | None:
         """The int64 (n,) labels for a request (see ``sample``); None for unconditional models."""
@@ -142,23 +174,40 @@ class Sampler:
             return None
         if labels is None:
             return np.arange(n, dtype=np.int64) % classes
+        if isinstance(labels, str):
+            labels = self.class_index(labels)
+        elif isinstance(labels, Sequence) and any(isinstance(label, str) for label in labels):
+            labels = [self.class_index(label) for label in labels]
         array = np.asarray(labels)
         if array.dtype.kind not in "iu" or array.ndim > 1:
             raise UserError(f"labels must be an integer or a list of integers, got {labels!r}")
         return np.broadcast_to(array, (n,)).astype(np.int64) if array.ndim == 0 else array.astype(np.int64)
 
+    def class_index(self, label: int | str) -> int:
+        """A class of a conditional model as its index: an index, its text ("7"), or a class name."""
+        info = self.model_info
+        if info.num_classes == 0:
+            raise UserError(f"label {printable(str(label))}: this model is unconditional; it takes no labels")
+        if isinstance(label, str) and label in info.class_names:
+            return info.class_names.index(label)
+        text = str(label)
+        if not text.isdigit() or not int(text) < info.num_classes:
+            names = f" or one of {', '.join(map(printable, info.class_names))}" if info.class_names else ""
+            raise UserError(f"label {printable(text)}: the model has no such class; use 0..{info.num_classes - 1}{names}")
+        return int(text)
+
     def info(self) -> dict[str, Any]:
         """What was loaded and how it runs: the model's metadata plus backend, provider and threads."""
-        info = self.model_info
+        info, backend = self.model_info, self._open_backend
         return {
             "source": self.source, "model": info.model, "latent_dim": info.latent_dim,
             "image_shape": list(info.image_shape), "value_range": list(info.value_range),
             "num_classes": info.num_classes, "class_names": list(info.class_names),
             "training_step": info.training_step, "weights_dtype": info.weights_dtype,
             "latent_rng": info.latent_rng, "package_version": info.package_version,
-            "backend": self._backend.name, "backend_reason": self._backend_reason,
-            "provider": self._backend.provider, "threads": self._backend.threads,
-            "precision": self._backend.precision,  # the weights in the backend's memory: float32 or float16
+            "backend": backend.name, "backend_reason": self._backend_reason,
+            "provider": backend.provider, "threads": backend.threads,
+            "precision": backend.precision,  # the weights in the backend's memory: float32 or float16
         }
 
 

@@ -15,6 +15,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import sys
@@ -23,15 +24,16 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from onnxgan.errors import Terminated, UserError, raise_terminated
-from onnxgan.files import atomic_write, new_folder
+from onnxgan.errors import TERMINATING, Terminated, UserError, raise_terminated
+from onnxgan.files import atomic_write, leftover_temp_files, new_folder
 
+from ._native import MAX_THREADS
 from .latent import latent
 from .sampler import Sampler, check_fits_in_memory
 
@@ -39,7 +41,7 @@ FORMATS = ("npz", "png")
 INDEX = "index.json"
 INDEX_VERSION = 1  # the "onnxgan_shards" key of index.json
 LOCK = ".lock"
-TEMP_PREFIXES = (".shard_", f".{INDEX}.")  # leftovers of writes cut short (atomic_write's and new_folder's)
+SHARD_NAME = re.compile(r"shard_[0-9]{5,}(\.npz)?")  # Job.name's names
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,10 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
     labels = shard_labels(info.num_classes, job.label, first, count)
     pixels = sampler.pixels(z, labels)  # (count, H, W) or (count, H, W, C)
     path = folder / job.name(k)
-    # An unverified leftover of an earlier run goes, whatever its kind (a file where a PNG folder belongs);
-    # what cannot be removed makes the write below fail with its one line.
+    if not folder.is_dir():  # deleted or moved while the job ran: never recreate it half full
+        raise UserError(f"-o {folder}: the folder went away while the job ran; rerun the job")
+    # A leftover of this job (check_replaceable let it through) goes; what cannot be removed makes the
+    # write below fail with its one line.
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -101,11 +105,38 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
             np.savez(f, images=pixels, labels=np.empty(0, np.int64) if labels is None else labels,
                      first_index=np.int64(first))
     else:
-        with new_folder(path) as staging:  # filled under a temp name (".shard_...", see TEMP_PREFIXES), renamed whole
-            width = max(6, len(str(job.n - 1)))
+        with new_folder(path) as staging:  # filled under a temp name (new_folder's ".shard_....tmp"), renamed whole
             for i, image in enumerate(pixels):
-                Image.fromarray(image).save(staging / f"{first + i:0{width}d}.png")
+                Image.fromarray(image).save(staging / png_name(job, first + i))
     return {"file": path.name, "first": first, "count": count, "sha256": digest(path)}
+
+
+def check_replaceable(folder: Path, job: Job, k: int) -> None:
+    """A ``UserError`` unless what stands at shard k's name (if anything) is of the shard's own kind, so
+    that a rerun replaces only what a run of this job can have written: a regular file where an .npz
+    belongs; a folder of regular files named as the shard's PNGs where a PNG folder belongs. A user's
+    folder, file or link at that name is never deleted."""
+    path = folder / job.name(k)
+    if not os.path.lexists(path):
+        return
+    if job.format == "npz":
+        ours = path.is_file() and not path.is_symlink()
+    else:
+        names = {png_name(job, i) for i in range(job.first(k), job.first(k) + job.count(k))}
+        ours = path.is_dir() and not path.is_symlink() and all(
+            entry.name in names and entry.is_file() and not entry.is_symlink() for entry in path.iterdir())
+    if not ours:
+        raise UserError(f"-o {folder}: {path.name} is not a shard of this job (a {_kind(path)}); move it away, "
+                        "then rerun")
+
+
+def png_name(job: Job, i: int) -> str:
+    """The file name of global sample i in a PNG shard: its index in at least 6 digits."""
+    return f"{i:0{max(6, len(str(job.n - 1)))}d}.png"
+
+
+def _kind(path: Path) -> str:
+    return "link" if path.is_symlink() else "folder" if path.is_dir() else "file" if path.is_file() else "special file"
 
 
 def digest(path: Path) -> str:
@@ -119,9 +150,10 @@ def digest(path: Path) -> str:
 
 
 def worker_threads(workers: int, threads: int | None) -> int:
-    """Intra-op threads of each worker's Sampler: --threads, else the cores shared out among workers."""
+    """Intra-op threads of each worker's Sampler: --threads, else the cores shared out among workers (at
+    most MAX_THREADS, which a Sampler accepts)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return threads or max(1, cores // workers)
+    return threads or min(MAX_THREADS, max(1, cores // workers))
 
 
 def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None, shard_size: int,
@@ -135,10 +167,12 @@ def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None
     check_fits_in_memory(min(shard_size, n) * 2 * max(workers, 1), sampler.model_info)
     info = sampler.info()
     job = Job(sampler.sha256, n, seed, shard_size, shard_format, label, info["backend"], info["provider"])
-    with _locked(folder):
+    with _locked(folder) as lock:
         kept = _verified_shards(folder, job)
-        _write_index(folder, job, kept)  # drops the entries that failed verification
         todo = [k for k in range(job.shard_count) if k not in kept]
+        for k in todo:  # before anything is written or deleted
+            check_replaceable(folder, job, k)
+        _write_index(lock, job, kept)  # drops the entries that failed verification
         bar = tqdm(total=job.shard_count, initial=len(kept), unit="shard", dynamic_ncols=True, disable=None,
                    file=sys.stderr)
         start, written = time.perf_counter(), 0
@@ -147,7 +181,7 @@ def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None
         with contextlib.closing(_finished_shards(sampler, job, todo, folder, workers)) as finished:
             for entries in finished:
                 kept.update((entry["first"] // shard_size, entry) for entry in entries)
-                _write_index(folder, job, kept)
+                _write_index(lock, job, kept)
                 written += sum(entry["count"] for entry in entries)
                 bar.update(len(entries))
                 bar.set_postfix_str(f"{written / (time.perf_counter() - start):.0f} samples/s")
@@ -183,7 +217,7 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
                     return
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 if interrupted:
-                    raise Terminated if interrupted[0] == signal.SIGTERM else KeyboardInterrupt
+                    raise KeyboardInterrupt if interrupted[0] == signal.SIGINT else Terminated(interrupted[0])
                 if done:
                     yield [future.result() for future in done]
     finally:
@@ -193,7 +227,7 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
 
 @contextlib.contextmanager
 def _interrupt_between_batches() -> Iterator[list[int]]:
-    """Ctrl-C and SIGTERM only set a flag while the pool runs; the loop raises KeyboardInterrupt (or
+    """Ctrl-C, SIGTERM and SIGHUP only set a flag while the pool runs; the loop raises KeyboardInterrupt (or
     Terminated) between batches.
 
     A KeyboardInterrupt raised anywhere could land inside concurrent.futures' locking (wait() takes
@@ -201,7 +235,7 @@ def _interrupt_between_batches() -> Iterator[list[int]]:
     """
     received: list[int] = []
     raising = (signal.default_int_handler, raise_terminated)  # the handlers that would raise mid-wait
-    ours = {s: h for s in (signal.SIGINT, signal.SIGTERM) if (h := signal.getsignal(s)) in raising}
+    ours = {s: h for s in (signal.SIGINT, *TERMINATING) if (h := signal.getsignal(s)) in raising}
     for s in ours:  # an ignored signal, or one that is not ours to change, stays as it is
         signal.signal(s, lambda signum, frame: received.append(signum))
     try:
@@ -238,7 +272,7 @@ class _locked:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    def __enter__(self) -> IO[bytes]:
+    def __enter__(self) -> "_locked":
         import fcntl  # POSIX; imported here so that the rest of gan-sample works without it
 
         folder = self.folder
@@ -255,12 +289,22 @@ class _locked:
             self.file.close()
             raise UserError(f"-o {folder}: another gan-sample job is writing there; wait for it or use another "
                             "folder") from None
-        for entry in folder.iterdir():
-            if entry.name.startswith(TEMP_PREFIXES) and entry.is_dir():
-                shutil.rmtree(entry)
-            elif entry.name.startswith(TEMP_PREFIXES):
-                entry.unlink()
-        return self.file
+        # the leftovers of writes cut short: atomic_write's temp files, new_folder's staging folders
+        for entry in leftover_temp_files(folder, lambda name: name == INDEX or SHARD_NAME.fullmatch(name),
+                                         folders=True):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return self
+
+    def check(self) -> None:
+        """A ``UserError`` unless the folder's .lock is still the file this job locked: a folder deleted or
+        moved while the job ran must not be recreated with an index over shards that are not there."""
+        try:
+            here = os.stat(self.folder / LOCK)
+        except OSError:
+            here = None
+        if here is None or not os.path.samestat(here, os.fstat(self.file.fileno())):
+            raise UserError(f"-o {self.folder}: the folder was deleted or moved while the job ran; its index is "
+                            "not written, rerun the job")
 
     def __exit__(self, *exc: object) -> None:
         self.file.close()  # closing releases the flock
@@ -307,7 +351,9 @@ def _is_entry(entry: object, job: Job) -> bool:
             and entry.get("count") == job.count(first // job.shard_size) and isinstance(entry.get("sha256"), str))
 
 
-def _write_index(folder: Path, job: Job, shards: dict[int, dict]) -> None:
+def _write_index(lock: _locked, job: Job, shards: dict[int, dict]) -> None:
+    lock.check()
+    folder = lock.folder
     index = {"onnxgan_shards": INDEX_VERSION, **asdict(job), "shard_count": job.shard_count,
              "complete": len(shards) == job.shard_count, "shards": [shards[k] for k in sorted(shards)]}
     with atomic_write(folder / INDEX) as f:

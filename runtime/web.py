@@ -19,6 +19,7 @@ from onnxgan.errors import UserError
 from onnxgan.files import new_folder
 
 from . import pretrained
+from .backends import NativeRefused
 from .sampler import Sampler
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -31,7 +32,7 @@ PAGE_FILES = ("index.html", "app.js", "onnxgan-api.js", "onnxgan.js", "onnxgan.w
               help="Also offer a generator shipped with onnxgan (mnist: a conditional MLP); repeatable.")
 @click.option("-o", "--output", required=True, metavar="SITE/", help="A new or empty folder to write the page into.")
 def main(models: tuple[str, ...], pretrained_names: tuple[str, ...], output: str) -> None:
-    """Write a web page that samples MLP generators in the browser with onnxgan's C++ kernel
+    """Write a web page that samples generators (MLP and conv, grey or RGB) in the browser with onnxgan's C++ kernel
     (WebAssembly): an 8x8 grid from a seed, classes, truncation and a latent walk.
 
     \b
@@ -46,6 +47,16 @@ def main(models: tuple[str, ...], pretrained_names: tuple[str, ...], output: str
     click.echo(write_site(paths, Path(output)))
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or NAME-2.onnx, NAME-3.onnx, ... (the first not in ``taken``): two models of one file name
+    from two folders each keep their own file and entry."""
+    path, k = Path(name), 1
+    while name in taken:
+        k += 1
+        name = f"{path.stem}-{k}{path.suffix}"
+    return name
+
+
 def write_site(models: list[Path], folder: Path) -> str:
     """The page and ``models`` in a new or empty ``folder``, all or nothing; returns a one-line summary."""
     missing = [name for name in PAGE_FILES if not (WEB / name).is_file()]
@@ -53,8 +64,12 @@ def write_site(models: list[Path], folder: Path) -> str:
         raise UserError(f"this onnxgan install lacks the web page ({', '.join(missing)} in {WEB}); reinstall onnxgan")
     entries, names = [], set()
     for model in models:
-        info = Sampler(model, backend="native").info()  # the checks the page's kernel makes, as a UserError
-        name = model.name if model.name not in names else f"{len(names)}-{model.name}"
+        try:
+            info = Sampler(model, backend="native").info()  # the checks the page's kernel makes, as a UserError
+        except NativeRefused as e:
+            raise UserError(f"{model}: the page's WebAssembly kernel cannot run it ({e.reason}); "
+                            "sample this model with gan-sample, which runs it on onnxruntime") from None
+        name = unique_name(model.name, names)
         names.add(name)
         classes = f", {info['num_classes']} classes" if info["num_classes"] else ""
         entries.append({"file": name, "source": model,

@@ -8,21 +8,25 @@ The library comes from $ONNXGAN_LIBRARY or build/native/libonnxgan.so (.ci/run b
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import importlib.metadata
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import DATA
+from conftest import DATA, tiny_config, write_checkpoint
+from onnxgan.export.onnx_export import export_checkpoint
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.latent import latent
 from onnxgan.runtime.onnx_meta import read_header
 
 TINY = DATA / "native_tiny.onnx"
 LIBRARY = Path(os.environ.get("ONNXGAN_LIBRARY", Path(__file__).parent.parent / "build" / "native" / "libonnxgan.so"))
-OK, IO, ARGUMENT = 0, 1, 4  # onnxgan_status
+OK, IO, ARGUMENT, NONFINITE = 0, 1, 4, 7  # onnxgan_status
 UINT8 = 1  # onnxgan_output
 
 # Skipped when there is no build, unless $ONNXGAN_LIBRARY names one (as in CI): then a missing file fails.
@@ -50,6 +54,8 @@ def lib():
         "onnxgan_metadata": [p, ctypes.c_char_p, strings],
         "onnxgan_sample": [p, i64, u64, ctypes.c_double, p, ctypes.c_int, p, size],
         "onnxgan_latent": [i64, i64, u64, ctypes.c_double, p, size],
+        "onnxgan_generate": [p, i64, p, p, p, size],
+        "onnxgan_to_uint8": [p, i64, p, size, p, size],
     }.items():
         getattr(lib, name).argtypes = arguments
         getattr(lib, name).restype = ctypes.c_int
@@ -113,3 +119,58 @@ def test_the_python_extension_exports_no_c_abi():
     for name in ("onnxgan_open_file", "onnxgan_sample", "onnxgan_version"):
         assert not hasattr(module, name), name
     assert hasattr(module, "PyInit__native")
+
+
+@pytest.mark.parametrize("name", ["dcgan", "dcgan-upsample", "dcgan-fc"])
+def test_conv_rgb_models_sample_the_python_packages_pixels(lib, tmp_path, name):
+    """A conditional RGB conv generator, written by gan-export: uint8 (n, H, W, 3) equal to the native
+    backend's, and onnxruntime's pixels by the pixel criterion."""
+    config = dataclasses.replace(tiny_config(name, num_classes=3, class_names=("a", "b", "c")), image_shape=(3, 12, 12))
+    path = tmp_path / "model.onnx"
+    path.write_bytes(export_checkpoint(write_checkpoint(tmp_path / "g.pt", config, seed=2), "float32").data)
+    handle = ctypes.c_void_p()
+    assert lib.onnxgan_open_file(str(path).encode(), None, ctypes.byref(handle)) == OK, lib.onnxgan_last_error()
+    try:
+        info = Info()
+        assert lib.onnxgan_get_info(handle, ctypes.byref(info)) == OK
+        assert (info.channels, info.height, info.width, info.image_size, info.num_classes) == (3, 12, 12, 432, 3)
+        pixels = np.zeros((37, 12, 12, 3), np.uint8)
+        assert lib.onnxgan_sample(handle, 37, 7, 0.0, None, UINT8, pixels.ctypes.data, pixels.nbytes) == OK
+    finally:
+        lib.onnxgan_close(handle)
+    np.testing.assert_array_equal(pixels, Sampler(path, backend="native").sample(37, 7))
+    theirs = Sampler(path, backend="onnxruntime").sample(37, 7)
+    differing = np.abs(pixels.astype(int) - theirs.astype(int))
+    assert differing.max() <= 1 and (differing > 0).mean() <= 0.001
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_nonfinite_z_is_an_argument_error_not_black_images(lib, model, bad):
+    z = latent(3, 6, 0)  # (3, latent_dim 6)
+    z[1, 2] = bad
+    labels = np.zeros(3, np.int64)
+    out = np.zeros((3, 12), np.float32)
+    assert lib.onnxgan_generate(model, 3, z.ctypes.data, labels.ctypes.data, out.ctypes.data, out.nbytes) == ARGUMENT
+    assert lib.onnxgan_last_error() == b"z holds NaN or Inf (row 1); z must be finite"
+
+
+def test_to_uint8_of_nonfinite_images_is_nonfinite(lib, model):
+    images = np.zeros((2, 12), np.float32)  # (n, C*H*W) of the 1x3x4 model
+    pixels = np.zeros((2, 12), np.uint8)
+    assert lib.onnxgan_to_uint8(model, 2, images.ctypes.data, images.nbytes, pixels.ctypes.data, pixels.nbytes) == OK
+    images[1, 5] = np.nan
+    status = lib.onnxgan_to_uint8(model, 2, images.ctypes.data, images.nbytes, pixels.ctypes.data, pixels.nbytes)
+    assert status == NONFINITE and b"image 1" in lib.onnxgan_last_error()
+
+
+def test_a_named_pipe_is_refused_without_blocking(tmp_path):
+    """The open of a FIFO blocks until a writer comes, forever here: refused before it is opened, in a child
+    process so that a regression fails by its timeout instead of hanging the test run."""
+    os.mkfifo(tmp_path / "pipe.onnx")
+    code = (f"import ctypes; lib = ctypes.CDLL({str(LIBRARY)!r}); lib.onnxgan_last_error.restype = ctypes.c_char_p; "
+            "handle = ctypes.c_void_p(); "
+            f"print(lib.onnxgan_open_file({str(tmp_path / 'pipe.onnx').encode()!r}, None, ctypes.byref(handle))); "
+            "print(lib.onnxgan_last_error().decode())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    status, message = result.stdout.splitlines()
+    assert int(status) == IO and "is not a regular file" in message, result.stdout

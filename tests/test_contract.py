@@ -159,3 +159,28 @@ def test_pixels_follow_the_value_range_on_both_backends(value_range):
         expected = np.clip(np.rint((floats[:, 0].astype(np.float64) - low) * 255 / (high - low)), 0, 255)
         assert np.array_equal(sampler.sample(40, seed=5), expected.astype(np.uint8)), backend
         assert sampler.info()["value_range"] == list(value_range)
+
+
+WHOLE_FILE_WORDS = re.compile(r"^(not an ONNX model|the file is cut short) \(")
+BYTES = (DATA / "native_tiny.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"", "not an ONNX model"),
+    (b"hello, I am a text file, not a model\n", "not an ONNX model"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "not an ONNX model"),
+    (b"\x08\x08", "not an ONNX model"),  # ir_version alone: no graph
+    (b"\x3a\xff\xff\xff\xff\x0f", "not an ONNX model"),  # a graph claiming 4 GiB, in a file that is no model
+    (BYTES[:3], "the file is cut short"),
+    (BYTES[: len(BYTES) // 2], "the file is cut short"),
+    (BYTES[:-1], "the file is cut short"),
+], ids=["empty", "text", "png", "no-graph", "huge-graph", "cut-at-3", "cut-in-half", "cut-by-1"])
+def test_both_readers_refuse_a_whole_file_in_the_same_words(data, words):
+    """The words a user sees in the CLI (Python's reader), a C program and the page (the native reader):
+    "not an ONNX model" or "the file is cut short", then the detail in parentheses."""
+    with pytest.raises(UserError) as python:
+        Sampler(data)
+    with pytest.raises(ValueError) as native:
+        _native.Model.from_bytes(data)
+    said = [str(python.value).removeprefix("<model bytes>: "), str(native.value)]
+    assert [WHOLE_FILE_WORDS.match(text) and WHOLE_FILE_WORDS.match(text)[1] for text in said] == [words, words], said

@@ -115,3 +115,16 @@ def test_installed_gan_eval_command(tmp_path, tiny_model):
     assert ok.returncode == 0 and "not computed" in ok.stdout, ok.stderr
     bad = subprocess.run([BIN / "gan-eval", tmp_path / "none.onnx"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("gan-eval: error: ") and bad.stderr.count("\n") == 1
+
+
+def test_pretrained_scores_the_shipped_generator(tmp_path):
+    """gan-eval --pretrained mnist: the same figures as gan-eval on the shipped file's path."""
+    from onnxgan.runtime import pretrained
+
+    by_name = run_eval("--pretrained", "mnist", "-n", 1000, "-o", tmp_path / "a.json")
+    by_path = run_eval(pretrained.path("mnist"), "-n", 1000, "-o", tmp_path / "b.json")
+    assert by_name.exit_code == 0 and by_path.exit_code == 0, by_name.output + by_path.output
+    a, b = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json"))
+    assert a["fid"] == b["fid"] and a["conditional_accuracy"] > 0.9
+    both = run_eval(pretrained.path("mnist"), "--pretrained", "mnist")
+    assert both.exit_code == 2 and "one of them" in both.stderr

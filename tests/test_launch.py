@@ -53,3 +53,36 @@ def test_a_signal_while_torch_imports_is_one_line(tmp_path, signum, code, messag
     assert process.returncode == code, "".join(said)
     assert [line.strip() for line in said] == [message]
     assert not any(tmp_path.iterdir())  # nothing written: the command never started
+
+
+@pytest.mark.parametrize("script, args, module", [
+    ("gan-train", ["--help"], "torch"),
+    ("gan-train", [], "torch"),
+    ("gan-export", ["--help"], "torch"),
+    ("gan-export", ["run", "-o", "m.onnx"], "onnx"),
+])
+def test_a_command_without_its_extra_is_one_line_naming_it(tmp_path, script, args, module):
+    """The base install (no torch, no onnx): a 23-line ``No module named 'torch'`` traceback, --help included."""
+    code = (f"import sys; sys.modules[{module!r}] = None; sys.argv = [{script!r}, *{args!r}]; "
+            f"from onnxgan.launch import {script.replace('-', '_')}; {script.replace('-', '_')}()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"{script}: error: {script} needs {module}, which this install lacks: "
+                                          "pip install torch 'onnxgan[train]'"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_missing_module_of_no_extra_still_shows(tmp_path):
+    """Only the extras' modules are a user's install to fix; any other missing module is a bug to see."""
+    code = "import sys; sys.modules['click'] = None; from onnxgan.launch import gan_sample; gan_sample()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" in result.stderr and "click" in result.stderr
+
+
+def test_the_module_entry_point_names_the_extra_too(tmp_path):
+    """``python -m onnxgan.train`` (torchrun's way in) goes through the same launcher."""
+    code = ("import runpy, sys; sys.modules['torch'] = None; sys.argv = ['gan-train', '--help']; "
+            "runpy.run_module('onnxgan.train', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "gan-train: error: gan-train needs torch, which this install lacks: pip install torch 'onnxgan[train]'"]

@@ -1,6 +1,7 @@
 """Malformed and unsupported files through the native module: each gives a ValueError with a specific
-message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights) is
-truncated at every byte and mutated at random; other files are edited with the onnx package.
+message, never a crash. The committed tests/data/native_tiny.onnx (conditional, fp16 weights),
+tiny_dcgan.onnx and native_conv.onnx (conv generators) are truncated at every byte and mutated at random; other files, MLP
+and conv generators, are edited with the onnx package.
 (cpp/tests/test_model.cpp runs the same kinds of attack on the C ABI, also under ASan/UBSan.)"""
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from onnx import TensorProto, helper, numpy_helper
 from conftest import DATA
 from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.latent import latent
+from native_reference import make_conv_generator
 from test_native import make_mlp
 
 from onnxgan.runtime import _native  # every install builds it
 
 TINY = DATA / "native_tiny.onnx"
+TINY_CONV = DATA / "tiny_dcgan.onnx"  # gan-export's dcgan (Gemm, Reshape, ConvTranspose x 2), fp32
+ODD_CONV = DATA / "native_conv.onnx"  # every path of cpp/src/conv.cpp, odd shapes (native_make_models.py)
 
 
 def load(data: bytes):
@@ -45,8 +49,9 @@ def test_the_tiny_model_loads_and_runs():
     run_once(model)
 
 
-def test_truncated_at_every_byte():
-    data = TINY.read_bytes()
+@pytest.mark.parametrize("path", [TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
+def test_truncated_at_every_byte(path):
+    data = path.read_bytes()
     without_metadata = onnx.load_from_string(data)
     del without_metadata.metadata_props[:]
     metadata_start = len(without_metadata.SerializeToString())  # metadata_props (field 14) are written last
@@ -59,8 +64,9 @@ def test_truncated_at_every_byte():
             assert size >= metadata_start, f"a prefix of {size} bytes (graph cut short) was accepted"
 
 
-def test_random_byte_changes_fail_cleanly_or_still_run():
-    data = bytearray(TINY.read_bytes())
+@pytest.mark.parametrize("path", [TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
+def test_random_byte_changes_fail_cleanly_or_still_run(path):
+    data = bytearray(path.read_bytes())
     rng = np.random.default_rng(0)
     for _ in range(500):
         changed = bytearray(data)
@@ -151,8 +157,8 @@ def test_unsupported_activation_is_named(op):
 
 def test_unsupported_graphs_are_named():
     model = make_mlp(4, [8, 3])
-    next(n for n in model.graph.node if n.op_type == "Gemm").op_type = "Conv"
-    refused(model, "op 'Conv'")
+    next(n for n in model.graph.node if n.op_type == "Gemm").op_type = "ConvInteger"
+    refused(model, "op 'ConvInteger'")
     model = make_mlp(4, [8, 3])  # a branch: the second layer reads the first layer's input again
     next(n for n in model.graph.node if n.op_type == "Gemm" and n.input[1] == "w1").input[0] = "z"
     refused(model, "branches")
@@ -177,3 +183,92 @@ def test_metadata_that_disagrees_with_the_graph_body():
     helper.set_model_props(conditional, {**{p.key: p.value for p in conditional.metadata_props},
                                          "num_classes": "4", "class_names": "[]"})
     refused(conditional, "metadata 'num_classes' disagrees with the graph: 4, the label embedding has 3 rows")
+
+
+def conv_model() -> onnx.ModelProto:
+    """z -> Gemm -> (3, 5, 5) -> Resize x2 -> Conv 3x3 -> ConvTranspose 4x4/2 -> image (1, 20, 20)."""
+    return make_conv_generator(4, (3, 5, 5), [
+        {"op": "Resize", "scales": (2, 2)},
+        {"op": "Conv", "out": 4, "kernel": (3, 3), "pads": (1, 1, 1, 1), "act": "Relu"},
+        {"op": "ConvTranspose", "out": 1, "kernel": (4, 4), "strides": (2, 2), "pads": (1, 1, 1, 1), "act": "Tanh"}])
+
+
+def node(model: onnx.ModelProto, op: str) -> onnx.NodeProto:
+    return next(n for n in model.graph.node if n.op_type == op)
+
+
+def set_attribute(model: onnx.ModelProto, op: str, name: str, value) -> onnx.ModelProto:
+    target = node(model, op)
+    kept = [a for a in target.attribute if a.name != name]
+    del target.attribute[:]
+    target.attribute.extend([*kept, helper.make_attribute(name, value)])
+    return model
+
+
+def set_weight(model: onnx.ModelProto, name: str, shape: tuple[int, ...]) -> onnx.ModelProto:
+    tensor = next(t for t in model.graph.initializer if t.name == name)
+    tensor.CopyFrom(numpy_helper.from_array(np.zeros(shape, dtype=np.float32), name))
+    return model
+
+
+def test_the_conv_model_loads_and_runs():
+    model = load(conv_model().SerializeToString())
+    assert model.image_shape == (1, 20, 20)
+    run_once(model)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: set_attribute(m, "Conv", "group", 3), r"\(Conv\): group 3 is not supported"),
+    (lambda m: set_attribute(m, "Conv", "auto_pad", "SAME_UPPER"), r"\(Conv\): auto_pad 'SAME_UPPER'"),
+    (lambda m: set_attribute(m, "Conv", "strides", [0, 1]), r"\(Conv\): strides \(0, 1\) is outside 1..16"),
+    (lambda m: set_attribute(m, "Conv", "strides", [1, 1000]), r"\(Conv\): strides \(1, 1000\) is outside"),
+    (lambda m: set_attribute(m, "Conv", "strides", [1]), r"\(Conv\): strides must have 2 values"),
+    (lambda m: set_attribute(m, "Conv", "dilations", [0, 1]), r"\(Conv\): dilations \(0, 1\) is outside 1..16"),
+    (lambda m: set_attribute(m, "Conv", "pads", [3, 1, 1, 1]), r"\(Conv\): pads \(3, 1, 1, 1\) reach beyond"),
+    (lambda m: set_attribute(m, "Conv", "pads", [-1, 1, 1, 1]), r"\(Conv\): pads .* is outside"),
+    (lambda m: set_attribute(m, "Conv", "kernel_shape", [3, 2]), r"\(Conv\): kernel_shape disagrees"),
+    (lambda m: set_weight(m, "k1", (4, 3, 40, 40)), r"\(Conv\): kernel \(40, 40\) is outside 1..32"),
+    (lambda m: set_weight(m, "k1", (4, 2, 3, 3)), r"\(Conv\): the weight \(4, 2, 3, 3\) takes 2 input channels, the image has 3"),
+    (lambda m: set_weight(m, "k1", (4, 3, 3)), r"\(Conv\): the weight must be 4-D"),
+    (lambda m: set_weight(m, "kb1", (5,)), r"\(Conv\): the bias has 5 values for 4 output channels"),
+    (lambda m: set_weight(m, "k2", (3, 1, 4, 4)), r"\(ConvTranspose\): the weight \(3, 1, 4, 4\) takes 3 input"),
+    (lambda m: set_attribute(m, "ConvTranspose", "output_padding", [2, 0]), r"\(ConvTranspose\): output_padding \(2, 0\) must be smaller"),
+    (lambda m: set_attribute(m, "ConvTranspose", "output_shape", [20, 20]), r"\(ConvTranspose\): output_shape is not supported"),
+    (lambda m: set_attribute(m, "ConvTranspose", "pads", [4, 4, 4, 4]), r"\(ConvTranspose\): pads .* reach beyond"),
+    (lambda m: set_attribute(m, "Resize", "mode", "linear"), r"\(Resize\): mode 'linear' is not supported"),
+    (lambda m: set_attribute(m, "Resize", "coordinate_transformation_mode", "align_corners"), r"\(Resize\): coordinate_transformation_mode 'align_corners'"),
+    (lambda m: set_weight(m, "scales0", (4,)), r"\(Resize\): the scales must be 4 values \(1, 1"),
+    (lambda m: next(t for t in m.graph.initializer if t.name == "scales0").CopyFrom(
+        numpy_helper.from_array(np.array([1, 1, 1.5, 2], dtype=np.float32), "scales0")) or m, r"\(Resize\): scale 1.5"),
+    (lambda m: next(t for t in m.graph.initializer if t.name == "scales0").CopyFrom(
+        numpy_helper.from_array(np.array([1, 1, 4000, 2], dtype=np.float32), "scales0")) or m, r"\(Resize\): scale 4000"),
+    (lambda m: node(m, "Resize").input.extend(["scales0"]) or m, r"\(Resize\): sizes is not supported"),
+    (lambda m: set_attribute(m, "Conv", "strides", [16, 16]) and set_attribute(m, "Conv", "pads", [0, 0, 0, 0]),
+     r"\(Conv\): its output would be empty|disagrees with the graph"),
+], ids=["group", "auto-pad", "zero-stride", "huge-stride", "stride-count", "zero-dilation", "pad-beyond-kernel",
+        "negative-pad", "kernel-shape", "huge-kernel", "mismatched-channels", "3d-weight", "bias-length",
+        "transposed-channels", "output-padding", "output-shape", "transposed-pads", "resize-linear",
+        "align-corners", "scales-on-channels", "fractional-scale", "huge-scale", "resize-sizes", "shrinks"])
+def test_conv_attributes_are_checked(edit, message):
+    refused(edit(conv_model()), message)
+
+
+def test_huge_images_are_refused():
+    model = make_conv_generator(4, (65, 16, 16), [{"op": "Resize", "scales": (16, 16)}])
+    refused(model, r"\(Resize\): its output image \(65, 256, 256\) has more than 4194304 values")
+
+
+def test_conv_graphs_the_kernel_cannot_run_are_named():
+    model = conv_model()  # a convolution on the features, before the Reshape to an image
+    reshape = node(model, "Reshape")
+    node(model, "Resize").input[0] = reshape.input[0]
+    model.graph.node.remove(reshape)
+    refused(model, r"\(Resize\): its input must be an image")
+    model = conv_model()  # BatchNorm left in the graph (gan-export folds it)
+    node(model, "Relu").op_type = "BatchNormalization"
+    refused(model, "op 'BatchNormalization'")
+    model = conv_model()  # an activation after an upsampling, with no convolution to fuse into
+    resize = node(model, "Resize")
+    model.graph.node.insert(list(model.graph.node).index(resize) + 1, helper.make_node("Relu", [resize.output[0]], ["r"]))
+    node(model, "Conv").input[0] = "r"
+    refused(model, r"\(Relu\): activations are supported only right after")

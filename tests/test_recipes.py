@@ -154,3 +154,24 @@ def test_list_presets_names_every_preset():
     result = CliRunner().invoke(gan_train, ["--list-presets"])
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.output.splitlines() if not line.startswith(" ")] == list(PRESETS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRESETS)
+def test_no_preset_enters_a_failed_state_in_its_first_steps(tmp_path, name):
+    """Each preset at its full widths, 6 steps on 768 real digits, checked at every step: no failed state
+    of train/health.py begins (D winning outright, G constant or saturated), and the run ends with exit 0."""
+    import numpy as np
+
+    from onnxgan.train.data import load_mnist
+
+    digits = load_mnist()
+    np.savez(tmp_path / "digits.npz", images=digits.images[:768, 0], labels=digits.labels[:768])
+    out = tmp_path / "run"
+    result = CliRunner().invoke(gan_train, ["--preset", name, "--eval-every", "0", "--data", str(tmp_path / "digits.npz"),
+                                            "--steps", "6", "--log-every", "1", "--sample-every", "2",
+                                            "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row for row in rows if "warnings" in row or "run_failed" in row] == []
+    assert len([row for row in rows if "d_loss" in row]) == 6

@@ -187,7 +187,7 @@ def test_auto_decides_from_the_graph_and_says_why(tmp_path, tiny_model):
     assert info["backend"] == "onnxruntime"
     assert info["backend_reason"].startswith("auto: the native reader does not take it (op 'Softplus'")
     assert Sampler(tiny_model, backend="onnxruntime").info()["backend_reason"] == "asked for"
-    with pytest.raises(UserError, match="the native backend cannot use it .*op 'Softplus'"):
+    with pytest.raises(UserError, match="the native kernel cannot run it .*op 'Softplus'"):
         Sampler(tmp_path / "softplus.onnx", backend="native")
 
 
@@ -202,7 +202,8 @@ def test_cuda_without_a_gpu_is_a_clear_error_and_auto_stays_on_the_cpu(tiny_mode
 @pytest.mark.parametrize("kwargs, message", [
     ({"backend": "tensorrt"}, "backend must be one of"),
     ({"device": "tpu"}, "device must be one of"),
-    ({"threads": 0}, "threads must be >= 1"),
+    ({"threads": 0}, r"threads must be in 1\.\.256"),
+    ({"threads": 1000}, r"threads must be in 1\.\.256"),  # onnxruntime would start them all and hang
 ])
 def test_bad_options_are_refused(tiny_model, kwargs, message):
     with pytest.raises(UserError, match=message):
@@ -217,8 +218,8 @@ def test_foreign_onnx_gets_a_clear_message(tmp_path):
 def test_files_that_are_not_onnx_or_missing_are_refused(tmp_path, tiny_model):
     (tmp_path / "text.onnx").write_text("hello, I am not a model\n")
     (tmp_path / "cut.onnx").write_bytes(tiny_model.read_bytes()[:5000])
-    for path, message in [(tmp_path / "text.onnx", "not an ONNX model file"),
-                          (tmp_path / "cut.onnx", "not an ONNX model file"),
+    for path, message in [(tmp_path / "text.onnx", "not an ONNX model"),
+                          (tmp_path / "cut.onnx", r"the file is cut short \(.*\); copy or export it again"),
                           (tmp_path / "missing.onnx", "no such file"),
                           (tmp_path, "is a folder")]:
         with pytest.raises(UserError, match=message):
@@ -255,7 +256,8 @@ def test_metadata_reader_agrees_with_the_onnx_package(tiny_model, tmp_path):
     (b"\x08", "truncated"),  # a key without its varint
     (b"\x08\x80", "truncated"),  # an unfinished varint
     (b"\x08" + b"\xff" * 10 + b"\x01", "overlong"),
-    (b"\x3a\xff\xff\xff\xff\x0f", "truncated"),  # graph claims 4 GiB
+    (b"\x3a\xff\xff\xff\xff\x0f", "runs past the end"),  # graph claims 4 GiB
+    (b"\x08\x08\x3a\x10\x00", "runs past the end"),  # the same after ir_version: a model cut short
     (b"\x0b", "wire type 3"),
     (b"\x00", "field number 0"),
     (b"\x08\x08\x3a\x00\x72\x02\x08\x01", "not a string"),  # metadata key given as a varint
@@ -333,3 +335,38 @@ def test_measure_agreement_pools_batches_of_the_same_z(tmp_path, backend):
     assert measure_agreement(a, a, 2500, seed=3, batch=1000) == PixelAgreement(2500 * 4, 0, 0)
     whole = compare_pixels(a.sample(2500, seed=3), b.sample(2500, seed=3))
     assert measure_agreement(a, b, 2500, seed=3, batch=1000) == whole and whole.differing > 0
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_nonfinite_z_is_refused_on_every_backend(tiny_model, backend, bad):
+    """The native kernel's tanh clamp made a NaN z a black image with no error; onnxruntime's made NaN."""
+    sampler = Sampler(tiny_model, backend=backend, device="cpu")
+    z = sampler.latent(3, seed=0)
+    z[2, 1] = bad
+    with pytest.raises(UserError, match="z holds NaN or Inf"):
+        sampler.generate(z)
+
+
+def test_sampler_repr_close_and_with(tiny_model):
+    with Sampler(tiny_model, backend="native") as sampler:
+        assert repr(sampler) == (f"Sampler({str(tiny_model)!r}, model='mlp', latent_dim=8, image_shape=(1, 8, 8), "
+                                 "backend='native')")
+        assert sampler.sample(2).shape == (2, 8, 8)
+    assert repr(sampler).endswith(", closed)")
+    for call in (lambda: sampler.sample(2), sampler.info):
+        with pytest.raises(UserError, match="this Sampler is closed"):
+            call()
+    sampler.close()  # twice is fine
+
+
+def test_labels_take_class_names(tmp_path):
+    model, _ = conditional_model(tmp_path / "c.onnx")
+    sampler = Sampler(model)
+    assert "classes=3" in repr(sampler)
+    np.testing.assert_array_equal(sampler.sample(4, labels="c2"), sampler.sample(4, labels=2))
+    np.testing.assert_array_equal(sampler.sample(3, labels=["c2", "0", 1]), sampler.sample(3, labels=[2, 0, 1]))
+    np.testing.assert_array_equal(sampler.interpolate(1, 2, 3, label="c1"), sampler.interpolate(1, 2, 3, label=1))
+    for bad in ("c9", "3", "-1"):
+        with pytest.raises(UserError, match="no such class; use 0..2 or one of c0, c1, c2"):
+            sampler.sample(2, labels=bad)

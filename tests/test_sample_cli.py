@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from onnxgan.runtime import Sampler
+from onnxgan.runtime.sampler import slerp
 from onnxgan.runtime.cli import main as gan_sample
 from onnxgan.train.checkpoint import load_checkpoint
 from test_runtime import conditional_model, foreign_model
@@ -61,7 +62,20 @@ def test_interpolation_writes_a_strip_or_a_gif(tmp_path, tiny_model):
     assert Image.open(tmp_path / "walk.png").size == (5 * 18 + 2, 18 + 2)
     assert run_sample(tiny_model, "--interpolate", 1, 2, "--steps", 4, "-o", tmp_path / "walk.gif").exit_code == 0
     gif = Image.open(tmp_path / "walk.gif")
-    assert (gif.n_frames, gif.size) == (4, (16, 16))
+    assert (gif.n_frames, gif.size) == (4, (256, 256))  # 8x8 frames, each pixel a 32x32 square
+    frame = np.asarray(gif.convert("L"))
+    np.testing.assert_array_equal(frame, Sampler(tiny_model).interpolate(1, 2, 4)[0].repeat(32, 0).repeat(32, 1))
+
+
+def test_a_conditional_walk_keeps_one_class(tmp_path):
+    model, _ = conditional_model(tmp_path / "c.onnx")
+    sampler = Sampler(model)
+    z = slerp(sampler.latent(1, 1)[0], sampler.latent(1, 2)[0], np.linspace(0.0, 1.0, 3))  # (3, latent_dim)
+    for label, expected in ((None, 0), ("c2", 2), (1, 1)):  # every frame of the walk in one class
+        np.testing.assert_array_equal(sampler.interpolate(1, 2, 3, label=label),
+                                      sampler.pixels(z, np.full(3, expected)), err_msg=f"label {label}")
+    assert run_sample(model, "--interpolate", 1, 2, "--steps", 3, "--label", "c2", "-o", tmp_path / "w.png").exit_code == 0
+    assert run_sample(model, "--help").stdout.count("walks within one class") == 1
 
 
 def test_conditional_labels_by_number_or_name(tmp_path):
@@ -77,7 +91,7 @@ def test_conditional_labels_by_number_or_name(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["missing.onnx", "-o", "x.png"], "missing.onnx: no such file"),
-    (["text.onnx", "-o", "x.png"], "text.onnx: not an ONNX model file"),
+    (["text.onnx", "-o", "x.png"], "text.onnx: not an ONNX model ("),
     (["foreign.onnx", "-o", "x.png"], "not an onnxgan generator"),
     (["MODEL", "-n", "0", "-o", "x.png"], "0 is not in the range x>=1"),
     (["MODEL", "-n", "-3", "-o", "x.png"], "-3 is not in the range x>=1"),
@@ -131,3 +145,11 @@ def test_train_export_sample_end_to_end_with_the_installed_commands(tmp_path):
                             "model.onnx written by gan-export\n"
     failed = run("gan-export", tmp_path / "nothing", "-o", tmp_path / "x.onnx", code=2)
     assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+
+
+def test_a_thread_count_onnxruntime_would_hang_on_is_refused(tmp_path, tiny_model):
+    """--threads 1000: the native kernel refused the count, auto read that as "not an MLP" and opened
+    onnxruntime with 1000 threads, which never finished starting them."""
+    result = run_sample(tiny_model, "-n", 4, "--threads", 1000, "-o", tmp_path / "s.png")
+    assert result.exit_code == 2 and "threads must be in 1..256" in result.stderr, result.output
+    assert not (tmp_path / "s.png").exists()

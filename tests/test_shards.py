@@ -118,14 +118,14 @@ def test_rerun_keeps_verified_shards_and_redoes_the_rest(tmp_path, tiny_model):
     corrupted[-30] ^= 0xFF
     (job / "shard_00001.npz").write_bytes(bytes(corrupted))
     (job / "shard_00002.npz").unlink()
-    (job / ".shard_00003.npz.x1y2.tmp").write_bytes(b"a write cut short")
+    (job / ".shard_00003.npz.x1y2z3w4.tmp").write_bytes(b"a write cut short")
     result = run_sample(*args)
     assert result.exit_code == 0, result.output
     assert "2 written" in result.stdout and "2 verified and kept" in result.stdout
     assert {name: (job / name).read_bytes() for name in original} == original
     after = (job / "shard_00000.npz").stat()
     assert (after.st_ino, after.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)  # not rewritten
-    assert not (job / ".shard_00003.npz.x1y2.tmp").exists()
+    assert not (job / ".shard_00003.npz.x1y2z3w4.tmp").exists()
     assert index(job)["complete"]
 
 

@@ -101,7 +101,8 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option("--activation", default=_model_default("activation"), show_default=True, metavar="|".join(ACTIVATIONS),
               help="Hidden activation of the mlp models.")
 @click.option("--init", default=_model_default("init"), show_default=True, metavar="|".join(INITS),
-              help="Initial weights: torch's defaults, Keras' Glorot uniform, or TF's truncated normal (sd 0.1).")
+              help="Initial weights: torch's defaults, Keras' Glorot uniform, TF's truncated normal (sd 0.1), or the DCGAN "
+                   "paper's normal (sd 0.02).")
 @click.option("--bn-position", default=_model_default("bn_position"), show_default=True,
               metavar="|".join(BN_POSITIONS), help="mlp-bn: BatchNorm before or after each hidden activation.")
 @click.option("--bn-eps", type=float, default=_model_default("bn_eps"), show_default=True, help="BatchNorm epsilon.")
@@ -153,7 +154,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
 
     \b
     Examples:
-      gan-train                                   # the default recipe on bundled MNIST (about 3 minutes)
+      gan-train                                   # the default recipe on bundled MNIST (about 4 minutes)
       gan-train --preset keras-mlp                # a tutorial's recipe (--list-presets)
       gan-train --model mlp-bn --epochs 5 --out runs/bn
       gan-train --resume runs/bn --steps 20000    # continue exactly where it stopped
@@ -185,6 +186,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         model_config = dataclasses.replace(model_config, image_shape=data.image_shape, num_classes=len(classes),
                                            class_names=classes).resolved()
         model_config.validate()
+        _check_batch_norm(model_config, train_config.batch_size)
         if train_config.augment and min(model_config.image_shape[1:]) < AUGMENT_MIN_SIDE:
             raise UserError(f"--augment needs images of at least {AUGMENT_MIN_SIDE}x{AUGMENT_MIN_SIDE} pixels to move "
                             f"and cut; these are {model_config.image_shape[1]}x{model_config.image_shape[2]}")
@@ -207,7 +209,23 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
     grids = sorted((run_dir / "samples").glob("step_*.png"))
     click.echo(f"samples:    {grids[-1] if grids else run_dir / 'samples'}")
     click.echo(f"checkpoint: {last}")
+    click.echo(f"report:     {run_dir / 'report.html'}")
     click.echo(f"next:       gan-export {run_dir} -o model.onnx")
+
+
+def _check_batch_norm(model_config: ModelConfig, batch_size: int) -> None:
+    """BatchNorm over (N, features) cannot normalise one sample in training (N = 1: every feature's
+    variance is 0), so a model with such a layer in G or D needs batches of 2 or more; found from the
+    built models, not from a list of names."""
+    if batch_size >= 2:
+        return
+    import torch
+
+    from .models import build_models
+
+    if any(isinstance(module, torch.nn.BatchNorm1d) for net in build_models(model_config) for module in net.modules()):
+        raise UserError(f"--batch-size {batch_size}: {model_config.name} has BatchNorm layers, which need batches of "
+                        "at least 2 samples; use --batch-size 2 or more (or --model mlp)")
 
 
 def _fresh(options: dict[str, Any]) -> tuple[ModelConfig, TrainConfig]:

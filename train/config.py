@@ -6,6 +6,7 @@ says how to fix the value. Both round-trip through plain dicts (config.json, che
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,8 @@ EMA_BN = ("copy", "recompute")  # --ema-bn: the EMA G's BatchNorm statistics cop
 CUDA_GRAPHS = ("auto", "on", "off")  # --cuda-graph; trainer.resolve_cuda_graph says what auto picks
 EVAL_REAL = ("auto", "on", "off")  # --eval-real; train/scoring.py says what auto picks
 ACTIVATIONS = ("leaky_relu", "relu")
-INITS = ("torch", "glorot-uniform", "truncated-normal-0.1")  # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd
+# torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd, the DCGAN paper's N(0, 0.02) (PaddleGAN's DCGAN)
+INITS = ("torch", "glorot-uniform", "truncated-normal-0.1", "normal-0.02")
 BN_POSITIONS = ("before-activation", "after-activation")
 LOSSES = ("ns", "hinge", "wgan-gp", "rpgan")
 AUGMENTS = ("translation", "cutout")  # DiffAugment-style, applied to every image D sees
@@ -57,6 +59,64 @@ def model_for_data(image_shape: tuple[int, int, int]) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The range of one numeric field: low..high, each end open or closed; every value must be finite."""
+
+    low: float
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+
+    def holds(self, value: float) -> bool:
+        return (math.isfinite(value) and (value > self.low if self.open_low else value >= self.low)
+                and (value < self.high if self.open_high else value <= self.high))
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        return f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+
+UNIT = Bound(0.0, 1.0)  # [0, 1]
+BELOW_ONE = Bound(0.0, 1.0, open_high=True)  # [0, 1): dropouts, Adam betas, the EMA decay
+POSITIVE_TO_ONE = Bound(0.0, 1.0, open_low=True)  # (0, 1]: learning rates, BatchNorm momentum and eps
+NON_NEGATIVE = Bound(0.0)  # penalty weights, counts where 0 means off
+AT_LEAST_ONE = Bound(1)
+
+# Every numeric field of both configs and its range, in one place (tests/test_config_numbers.py checks
+# that none is missing); the option that sets a field is --field-name unless OPTION_NAMES says otherwise.
+NUMBER_BOUNDS: dict[str, Bound] = {
+    # ModelConfig
+    "latent_dim": Bound(1, 4096), "num_classes": Bound(0, 4096), "label_dim": Bound(1, 1024),
+    "d_dropout": BELOW_ONE, "bn_momentum": POSITIVE_TO_ONE, "leaky_slope": BELOW_ONE, "bn_eps": POSITIVE_TO_ONE,
+    "d_mbstd_group": Bound(0, 64),
+    # TrainConfig
+    "steps": NON_NEGATIVE, "epochs": NON_NEGATIVE, "batch_size": Bound(1, 65536), "lr": POSITIVE_TO_ONE,
+    "d_lr": UNIT, "beta1": BELOW_ONE, "beta2": BELOW_ONE, "seed": Bound(0, 2**63, open_high=True),
+    "log_every": AT_LEAST_ONE, "sample_every": AT_LEAST_ONE, "ckpt_every": AT_LEAST_ONE, "gp_weight": NON_NEGATIVE,
+    "r1": NON_NEGATIVE, "gamma": NON_NEGATIVE, "reg_every": AT_LEAST_ONE, "d_steps": AT_LEAST_ONE,
+    "ema_decay": BELOW_ONE, "eval_every": NON_NEGATIVE, "eval_samples": Bound(100, 100_000),
+    "image_size": Bound(0, MAX_IMAGE_SIDE), "channels": Bound(0, 3),  # and not 1..3, not 2: TrainConfig.validate
+}
+OPTION_NAMES = {"d_mbstd_group": "--d-mbstd", "num_classes": "the number of classes", "label_dim": "label_dim",
+                "leaky_slope": "leaky_slope", "d_dropout": "D dropout (--d-dropout)"}
+
+
+def check_numbers(config: Any) -> None:
+    """A ``UserError`` naming the first numeric field of ``config`` that is not finite or is outside its
+    NUMBER_BOUNDS (NaN and Inf included: ``--gamma nan`` would train with the penalty off)."""
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        bound = NUMBER_BOUNDS[item.name]
+        if not bound.holds(value):
+            name = OPTION_NAMES.get(item.name, "--" + item.name.replace("_", "-"))
+            what = "an integer" if isinstance(value, int) else "a finite number"
+            raise UserError(f"{name} must be {what} {'in ' if bound.high != math.inf else ''}{bound}, got {value}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild G and D from nothing but this record."""
 
@@ -86,7 +146,7 @@ class ModelConfig:
             self,
             g_hidden=tuple(self.g_hidden) or defaults["g_hidden"],
             d_hidden=tuple(self.d_hidden) or defaults["d_hidden"],
-            d_dropout=defaults["d_dropout"] if self.d_dropout < 0 else self.d_dropout,
+            d_dropout=defaults["d_dropout"] if -math.inf < self.d_dropout < 0 else self.d_dropout,  # -inf: refused
         )
 
     def validate_name(self) -> None:
@@ -95,12 +155,9 @@ class ModelConfig:
 
     def validate(self) -> None:
         self.validate_name()
-        if not 1 <= self.latent_dim <= 4096:
-            raise UserError(f"--latent-dim must be in 1..4096, got {self.latent_dim}")
+        check_numbers(self)
         if any(not 1 <= w <= 16384 for w in (*self.g_hidden, *self.d_hidden)):
             raise UserError("layer widths must be in 1..16384")
-        if not 0.0 <= self.d_dropout < 1.0:
-            raise UserError(f"D dropout must be in [0, 1), got {self.d_dropout}")
         c, h, w = self.image_shape
         if c not in (1, 3) or not (1 <= h <= 1024 and 1 <= w <= 1024):
             raise UserError(f"images must have 1 or 3 channels and sides up to 1024, got {self.image_shape}")
@@ -108,8 +165,6 @@ class ModelConfig:
                                      (self.bn_position, BN_POSITIONS, "bn_position")):
             if value not in choices:
                 raise UserError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
-        if not 0.0 < self.bn_eps <= 1.0:
-            raise UserError(f"bn_eps must be in (0, 1], got {self.bn_eps}")
         if self.name in CONV_MODELS:
             if h % 4 or w % 4 or h < 8 or w < 8:
                 raise UserError(f"{self.name} needs image sides that are multiples of 4 (e.g. 28 or 32), got {h}x{w}")
@@ -122,10 +177,8 @@ class ModelConfig:
                                 f"{','.join(map(str, defaults['d_hidden']))}")
         if self.num_classes and len(self.class_names) != self.num_classes:
             raise UserError(f"{self.num_classes} classes but {len(self.class_names)} class names")
-        if not (self.d_mbstd_group == 0 or 2 <= self.d_mbstd_group <= 64):
-            raise UserError(f"the minibatch-stddev group must be 0 (off) or 2..64, got {self.d_mbstd_group}")
-        if not 1 <= self.label_dim <= 1024:
-            raise UserError(f"label_dim must be in 1..1024, got {self.label_dim}")
+        if self.d_mbstd_group == 1:
+            raise UserError("the minibatch-stddev group must be 0 (off) or 2..64, got 1")
 
     @property
     def image_size(self) -> int:
@@ -187,34 +240,17 @@ class TrainConfig:
     preset_overrides: tuple[str, ...] = ()  # the preset's options that the command line changed
 
     def validate(self) -> None:
-        if self.steps < 0 or self.epochs < 0:
-            raise UserError("--steps and --epochs must be >= 0")
+        check_numbers(self)
         if self.steps and self.epochs:
             raise UserError("give --steps or --epochs, not both")
-        if not 1 <= self.batch_size <= 65536:
-            raise UserError(f"--batch-size must be in 1..65536, got {self.batch_size}")
-        if not 0.0 < self.lr <= 1.0 or not 0.0 <= self.d_lr <= 1.0:
-            raise UserError(f"--lr must be in (0, 1] and --d-lr in [0, 1], got {self.lr} and {self.d_lr}")
-        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
-            raise UserError("Adam betas must be in [0, 1)")
-        if not 0 <= self.seed < 2**63:
-            raise UserError(f"--seed must be in [0, 2**63), got {self.seed}")
         if self.device not in DEVICES:
             raise UserError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        for name in ("log_every", "sample_every", "ckpt_every", "d_steps", "reg_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be >= 1")
         if self.loss not in LOSSES:
             raise UserError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.r1 < 0 or self.gp_weight < 0 or self.gamma < 0:
-            raise UserError(f"--r1, --gamma and --gp-weight must be >= 0, got {self.r1}, {self.gamma} and "
-                            f"{self.gp_weight}")
         unknown = set(self.augment) - set(AUGMENTS)
         if unknown:
             raise UserError(f"--augment takes a comma-separated list of {', '.join(AUGMENTS)}; "
                             f"unknown: {', '.join(sorted(unknown))}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise UserError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.ema_bn not in EMA_BN:
             raise UserError(f"--ema-bn must be one of {', '.join(EMA_BN)}, got {self.ema_bn!r}")
         if self.ema_bn == "recompute" and not self.ema_decay:
@@ -223,13 +259,11 @@ class TrainConfig:
             raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.cuda_graph not in CUDA_GRAPHS:
             raise UserError(f"--cuda-graph must be one of {', '.join(CUDA_GRAPHS)}, got {self.cuda_graph!r}")
-        if self.image_size and not 4 <= self.image_size <= MAX_IMAGE_SIDE or self.channels not in (0, 1, 3):
+        if self.image_size in (1, 2, 3) or self.channels == 2:
             raise UserError(f"--image-size must be 0 (as found) or 4..{MAX_IMAGE_SIDE} and --channels 0 (as found), "
                             f"1 or 3; got {self.image_size} and {self.channels}")
         if self.eval_real not in EVAL_REAL:
             raise UserError(f"--eval-real must be one of {', '.join(EVAL_REAL)}, got {self.eval_real!r}")
-        if self.eval_every < 0 or not 100 <= self.eval_samples <= 100_000:
-            raise UserError("--eval-every must be >= 0 and --eval-samples in 100..100000")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

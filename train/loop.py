@@ -1,4 +1,5 @@
-"""The training loop: one D step then one G step per batch, non-saturating loss on logits.
+"""The training loop: --d-steps D steps then one G step, each on its own batch, with the loss --loss names;
+log rows, sample grids, quality scores, checkpoints and the watch for a failed run (health.py) between steps.
 
 The whole data set sits on the training device as uint8; each epoch is a permutation drawn from the
 seed and the epoch number, so a checkpoint needs only (epoch, batch_in_epoch) to find its place.
@@ -19,16 +20,19 @@ import numpy as np
 import torch
 
 from onnxgan import __version__
-from onnxgan.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError, UserError
+from onnxgan.errors import EXIT_DIVERGED, EXIT_FAILED_RUN, EXIT_INTERRUPTED, CommandError, UserError
 
 from .config import ModelConfig, TrainConfig
 from .data import ImageData
 from .distributed import World, join_world, leave_world
+from .health import RunHealth
 from .run_files import RunFiles, stop_on_signals
 from .trainer import GANTrainer
 
-DEFAULT_STEPS = 10000  # about 3 minutes of the default recipe on 2 CPU cores, evaluations included (measured)
+DEFAULT_STEPS = 10000  # the default recipe on 2 CPU cores, evaluations included: about 4 minutes in fp32 on AVX2, 2 in bf16 (measured)
 GRID_SIZE = 64  # 8 x 8 digits in each sample grid
+COLLAPSE_FALL = 0.5  # a recall under half its best so far is a collapse, not a start
+HEALTH_REFERENCE = 256  # real images the failed-run checks compare G's output with
 
 
 class TrainingStopped(CommandError):
@@ -91,8 +95,9 @@ def train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData,
           resume_state: dict | None = None, progress: bool | None = None) -> Path:
     """Train to ``total_steps`` and return the path of ``checkpoints/last.pt``.
 
-    Raises ``TrainingStopped`` after saving a checkpoint on SIGINT/SIGTERM, or without saving when a
-    loss turns NaN/Inf (the last good checkpoint stays). ``progress``: None = a bar on a terminal and
+    Raises ``TrainingStopped`` after saving a checkpoint on SIGINT/SIGTERM, without saving when a
+    loss turns NaN/Inf (the last good checkpoint stays), and after the whole run (checkpoints and report
+    written) when a failed state of health.py still holds at its end. ``progress``: None = a bar on a terminal and
     plain log lines otherwise. Under torchrun, call it on every rank.
     """
     world, device = join_world(resolve_device(train_config.device))
@@ -138,9 +143,19 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
     batches = DeviceBatches(data, model_config.num_classes > 0, train_config, world, device, position)
     fixed_z, fixed_labels = _fixed_latents(GRID_SIZE, model_config, train_config.seed, device)
     scorer = QualityScorer.for_run(model_config, train_config, data, device)
+    health = _health_watch(train_config, data, files)
+
+    def warn(step: int, warnings: list[str]) -> None:
+        """Warnings go to the terminal, to metrics.jsonl and so to the top of report.html."""
+        if warnings:
+            files.append_metrics({"step": step, "epoch": position.epoch, "warnings": warnings})
+            bar.note(step, None, warnings)
 
     def diverged(stats: str) -> TrainingStopped:
+        warn(position.step, [f"training diverged: NaN/Inf in a loss or weight ({stats})"])
+        files.append_metrics({"step": position.step, "run_failed": ["training diverged (NaN/Inf)"]})
         bar.close()
+        files.save_report()
         return TrainingStopped(f"training diverged at step {position.step} (NaN/Inf in a loss or weight: {stats}); "
                                f"the last good checkpoint is {last if last.exists() else 'none (none written yet)'}",
                                EXIT_DIVERGED)
@@ -155,7 +170,8 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                               *names)
 
     if world.is_main:
-        print(f"training {model_config.name} on {data.source} ({count} images, {world.size} process(es), "
+        conditional = f"conditional on {model_config.num_classes} classes" if model_config.num_classes else "unconditional"
+        print(f"training {model_config.name} ({conditional}) on {data.source} ({count} images, {world.size} process(es), "
               f"{device}{', bf16 autocast' if trainer.amp == 'bf16' else ''}"
               f"{', CUDA graph' if trainer.cuda_graph else ''}) -> {files.root}", file=sys.stderr)
     last = files.checkpoints / "last.pt"
@@ -179,10 +195,12 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                 interval_start, interval_step = now, step
                 if not (all(math.isfinite(v) for v in stats.values()) and trainer.weights_finite()):
                     raise diverged(_format_stats(stats))
-                files.append_metrics({"step": step, "epoch": position.epoch, **stats,
-                                      "steps_per_s": rate, "wall_time": now - start,
+                files.append_metrics({"step": step, "epoch": position.epoch, **stats, "steps_per_s": rate,
+                                      "mean_steps_per_s": (step - start_step) / max(now - start, 1e-9),
+                                      "wall_time": now - start,
                                       "cpu_time": time.process_time() - cpu_start})  # all threads, this process
                 bar.show(step, stats, rate)
+                warn(step, health.observe_losses(step, stats))
             if scorer is not None and (step % train_config.eval_every == 0 or done):
                 scores = scorer.score(trainer, final=done)
                 warned = {"warnings": scores["warnings"]} if scores["warnings"] else {}  # for the report's summary
@@ -192,7 +210,9 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
                     best_fid = scores["row"]["fid"]
                     checkpoint("best.pt")
             if step % train_config.sample_every == 0 or done:
-                files.save_grid(step, trainer.images(fixed_z, fixed_labels))
+                grid_images = trainer.images(fixed_z, fixed_labels)  # float (64, C, H, W) in [-1, 1]
+                files.save_grid(step, grid_images)
+                warn(step, health.observe_images(step, grid_images))
                 if not done:  # at the end, save_report draws the curves with the report
                     files.save_curves()
             if step % train_config.ckpt_every == 0:
@@ -210,12 +230,29 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
         if last_step % train_config.ckpt_every:  # otherwise the loop's last iteration wrote it
             checkpoint("last.pt")
     bar.close()
+    failures = health.failures()
+    if failures:
+        files.append_metrics({"step": last_step, "run_failed": failures})  # report.html opens with it
     files.save_report()
     elapsed = time.perf_counter() - start
     if world.is_main:
         print(f"trained {last_step - start_step} steps in {elapsed:.1f} s "
               f"({(last_step - start_step) / max(elapsed, 1e-9):.1f} steps/s)", file=sys.stderr)
+    if failures:
+        raise TrainingStopped(f"the run failed: {'; '.join(failures)}. Its checkpoints, grids and report are kept "
+                              f"({files.root / 'report.html'})", EXIT_FAILED_RUN)
     return last
+
+
+def _health_watch(train_config: TrainConfig, data: ImageData, files: RunFiles) -> RunHealth:
+    """The failed-run checks, against real images drawn from the seed; on resume, the log rows kept from
+    before the checkpoint are replayed (quietly) so that a streak in progress continues."""
+    pick = np.random.default_rng(train_config.seed).permutation(len(data.images))[:HEALTH_REFERENCE]
+    health = RunHealth.for_data(train_config.loss, data.images[np.sort(pick)].astype(np.float32) / 127.5 - 1.0)
+    for row in files.read_metrics() if files.metrics.exists() else []:
+        if all(isinstance(row.get(key), (int, float)) for key in ("step", "d_loss", "D(x)", "D(G(z))")):
+            health.observe_losses(row["step"], row)
+    return health
 
 
 class DeviceBatches:
@@ -262,6 +299,7 @@ class QualityScorer:
     def __init__(self, evaluator, z: torch.Tensor, labels: torch.Tensor | None):
         self.evaluator, self.z, self.labels = evaluator, z, labels
         self.previous: dict | None = None  # the last score of this process
+        self.best_recall = 0.0  # the highest recall of this process's scores
 
     @classmethod
     def for_run(cls, model_config: ModelConfig, train_config: TrainConfig, data: ImageData, device: torch.device):
@@ -276,18 +314,24 @@ class QualityScorer:
     def score(self, trainer: GANTrainer, final: bool) -> dict:
         """The EMA G's figures, a summary line, and mode-collapse warnings. Recall and the rarest class
         climb from near 0 at the start of a run (the default recipe: recall 0.05 at step 1000, 0.79 at
-        10000), so a low figure warns only at the run's last score, or when neither figure improved on
-        the previous score: a collapse, not a start."""
+        10000), so before the run's last score a rare class warns only when the rarest class's share did
+        not grow since the previous score, and a low recall only when it fell under half its best: a
+        collapse, not a start."""
         from onnxgan.images import to_uint8
-        from onnxgan.quality import mode_collapse_warnings, summary
+        from onnxgan.quality.evaluator import MIN_CLASS_SHARE, MIN_RECALL, mode_collapse_warnings, summary
 
         pixels = to_uint8(trainer.images(self.z, self.labels))  # uint8 (N, H, W) or (N, H, W, 3)
         requested = None if self.labels is None else self.labels.cpu().numpy()
         result = self.evaluator.evaluate(pixels, requested_labels=requested, seed=0)  # one seed: cached work
         previous, self.previous = self.previous, result
-        improving = previous is None or any(result.get(key, 0.0) > previous.get(key, 0.0)
-                                            for key in ("recall", "rarest_class_share"))
-        warnings = mode_collapse_warnings(result) if final or not improving else []
+        classes_improving = previous is None or result.get("rarest_class_share", 0.0) > previous.get(
+            "rarest_class_share", 0.0)
+        # Before the end, a low recall warns only once it has fallen to half its best: an undertrained G
+        # has a low recall that wobbles (classes balanced, the digits right, not varied enough yet).
+        collapsing = result["recall"] < COLLAPSE_FALL * self.best_recall
+        self.best_recall = max(self.best_recall, result["recall"])
+        warnings = mode_collapse_warnings(result, min_class_share=0.0 if classes_improving and not final else
+                                          MIN_CLASS_SHARE, min_recall=MIN_RECALL if final or collapsing else 0.0)
         return {"row": result, "summary": summary(result), "warnings": warnings}
 
 
@@ -333,13 +377,14 @@ class _Progress:
             print(f"step {step}/{self.last_step} {_format_stats(stats)} {rate:.1f} steps/s eta {eta:.0f} s",
                   file=sys.stderr)
 
-    def note(self, step: int, summary: str, warnings: list[str]) -> None:
-        """An evaluation: its summary joins the bar (or a line); warnings are always printed."""
-        self.postfix = summary
+    def note(self, step: int, summary: str | None, warnings: list[str]) -> None:
+        """An evaluation's summary joins the bar (or a line); warnings are always printed."""
+        if summary is not None:
+            self.postfix = summary
         if self.mode == "quiet":
             return
-        lines = ([f"step {step}: {summary}"] if self.mode == "lines" else []) + [f"warning: step {step}: {w}"
-                                                                              for w in warnings]
+        lines = ([f"step {step}: {summary}"] if self.mode == "lines" and summary is not None else []) + [
+            f"warning: step {step}: {w}" for w in warnings]
         for line in lines:
             self.bar.write(line, file=sys.stderr)
 

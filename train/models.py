@@ -57,9 +57,9 @@ class LatentInput(nn.Module):
 
 class MinibatchStd(nn.Module):
     """h (N, F) -> (N, F + 1): the mean over features of the standard deviation within each group of
-    ``group`` consecutive samples, repeated for the group's members. D's passes put real and fake in
-    separate halves, and the trainer checks that the batch size is a multiple of the group, so a group
-    never mixes the two."""
+    ``group`` consecutive samples, repeated for the group's members. It mixes samples, so the D step runs
+    real and fake in separate passes (``mixes_samples``), and the trainer checks that the batch size is a
+    multiple of the group."""
 
     def __init__(self, group: int):
         super().__init__()
@@ -129,12 +129,25 @@ class MLPGenerator(nn.Module):
         return self.net(self.input(z, labels)).view(-1, *self.image_shape)  # (N, C*H*W) -> (N, C, H, W)
 
 
+def mixes_samples(module: nn.Module) -> bool:
+    """True when some layer of ``module`` computes a sample's output from other samples of its batch
+    (BatchNorm in training mode, the minibatch-stddev feature): such a D must see real and fake in
+    separate passes, or the D the G step sees (fakes alone) is not the D the D step trained."""
+    return any(isinstance(layer, (nn.modules.batchnorm._BatchNorm, MinibatchStd)) for layer in module.modules())
+
+
 class Discriminator(nn.Module):
     """What every D shares: images (N, C, H, W) [, labels (N,)] -> ``features`` (N, F) -> ``head`` ->
-    logits (N,). A subclass builds both."""
+    logits (N,). A subclass builds both.
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(images), labels)
+    ``passes`` > 1 splits the batch into that many equal parts run one after the other (the D step's
+    real and fake halves), in one call so that a DistributedDataParallel wrapper sees one forward."""
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, passes: int = 1) -> torch.Tensor:
+        if passes == 1:
+            return self.head(self.features(images), labels)
+        parts = labels.chunk(passes) if labels is not None else (None,) * passes
+        return torch.cat([self.head(self.features(x), part) for x, part in zip(images.chunk(passes), parts)])
 
 
 class MLPDiscriminator(Discriminator):
@@ -280,6 +293,8 @@ def initialise(module: nn.Module, init: str) -> nn.Module:
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             if init == "glorot-uniform":
                 nn.init.xavier_uniform_(layer.weight)
+            elif init == "normal-0.02":  # Radford et al. 2016, section 4
+                nn.init.normal_(layer.weight, std=0.02)
             else:  # truncated-normal-0.1: TF's truncated_normal(stddev=0.1), redrawn beyond 2 sd
                 nn.init.trunc_normal_(layer.weight, std=0.1, a=-0.2, b=0.2)
             if layer.bias is not None:

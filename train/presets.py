@@ -28,7 +28,7 @@ SCHEDULE = {"steps", "epochs"}  # one or the other says how long to train
 PRESETS = {p.name: p for p in (
     Preset("default", "onnxgan's default (the same as no preset): conditional mlp-bn (G 100-256-512-1024-784 "
            "with BatchNorm, folded away on export), D 784-512-256-1, Adam(0.5) at 5e-4 for G and 1e-3 for D, "
-           "batch 128, BCE, EMA 0.998, 10000 steps: about 3 minutes on 2 CPU cores (under 2 with native bf16)"),
+           "batch 128, BCE, EMA 0.998, 10000 steps: about 4 minutes on 2 AVX2 CPU cores in fp32, 2 with native bf16"),
     Preset("quality-10min", "the default recipe for 30000 steps: about 10 minutes on 2 CPU cores in fp32, 5 with "
            "native bf16",
            {"steps": 30000}),
@@ -56,15 +56,13 @@ PRESETS = {p.name: p for p in (
            {"model": "dcgan-upsample", "cond": False, "latent_dim": 100, "g_hidden": (128, 64), "d_hidden": (64, 128),
             "d_dropout": 0.3, "init": "glorot-uniform", "bn_eps": 1e-3, "batch_size": 64, "lr": 2e-4, "d_lr": 0.0,
             "beta1": 0.5, "beta2": 0.999, "loss": "ns", "steps": 10000, "ema_decay": 0.0},
-           "D sees 64 real and 64 fake images in one pass (the tutorial: two calls, so D's BatchNorm "
-           "statistics come from each half) and G trains on those 64 noises, not 128; images are in "
-           "[-1, 1] (the tutorial feeds [0, 1] to a tanh G, a mismatch)"),
+           "G trains on the D step's 64 noises, not 128 fresh ones; images are in [-1, 1] (the tutorial "
+           "feeds [0, 1] to a tanh G, a mismatch)"),
     Preset("paddle-dcgan", "PaddlePaddle DCGAN: G fc 2048, fc 128x7x7 (BatchNorm, ReLU), 5x5/2 transposed "
            "convs 128 and 1; D conv + max-pool 64, 128, fc 1024 with BatchNorm; Adam(2e-4), batch 128, 5 epochs",
            {"model": "dcgan-fc", "cond": False, "latent_dim": 100, "g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024),
             "d_dropout": 0.0, "init": "glorot-uniform", "bn_momentum": 0.1, "batch_size": 128, "lr": 2e-4, "d_lr": 0.0,
             "beta1": 0.9, "beta2": 0.999, "loss": "ns", "epochs": 5, "ema_decay": 0.0},
-           "D sees real and fake in one pass (the tutorial: two programs, separate BatchNorm statistics); "
            "D's convolutions pad to keep the side; the activation after G's BatchNorm layers is ReLU"),
     Preset("keras-mlp-bn", "Keras MLP GAN with BatchNorm: G 100-256-512-1024-784 with BatchNorm after each "
            "LeakyReLU (eps 1e-3), D 784-784-392-1, Glorot, Adam(2e-4, 0.5), batch 16 + 16, 20000 steps",

@@ -60,7 +60,7 @@ def write_report(run_dir: str | Path) -> Path:
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run directory")
     rows = read_metrics(run_dir / "metrics.jsonl")
-    sections = [_summary(rows)] if rows else []
+    sections = [_failure(rows), _summary(rows)] if rows else []
     grids = _spaced(sorted(p for p in (run_dir / "samples").glob("step_*.png") if p.stem[5:].isdigit()), MAX_GRIDS)
     if grids:
         figures = "".join(f'<figure><img src="{_data_uri(p)}" alt="samples at step {_step_of(p)}">'
@@ -79,8 +79,8 @@ def write_report(run_dir: str | Path) -> Path:
         if training:
             sections.append(f"<h2>Last {len(training)} training rows</h2>" + _table(training))
     config_path = run_dir / "config.json"
-    config = json.dumps(json.loads(config_path.read_text()), indent=2) if config_path.exists() else "(no config.json)"
-    sections.append(f"<h2>Configuration</h2><pre>{html.escape(config)}</pre>")
+    config = _config_table(json.loads(config_path.read_text())) if config_path.exists() else "<p>(no config.json)</p>"
+    sections.append(f"<h2>Configuration</h2>{config}")
     title = html.escape(f"onnxgan run {run_dir.resolve().name}")
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{_STYLE}</style></head><body><h1>{title}</h1>{''.join(sections)}</body></html>\n")
@@ -88,6 +88,18 @@ def write_report(run_dir: str | Path) -> Path:
     with atomic_write(path) as f:
         f.write(page.encode())
     return path
+
+
+def _failure(rows: list[dict[str, Any]]) -> str:
+    """The banner of a failed run: the loop's ``run_failed`` row after the last training row (a resumed run
+    that trained on past it is judged anew), or nothing."""
+    last_training = max((i for i, row in enumerate(rows) if "d_loss" in row), default=-1)
+    failed = [row["run_failed"] for row in rows[last_training + 1:] if isinstance(row.get("run_failed"), list)]
+    if not failed:
+        return ""
+    reasons = "".join(f"<li>{html.escape(str(reason))}</li>" for reason in failed[-1])
+    return (f'<div class="failed"><h2>This run failed</h2><ul>{reasons}</ul><p>gan-train exited with status 4 '
+            "(3 for NaN/Inf). The checkpoints and grids are kept: look at the grids below before you use them.</p></div>")
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:
@@ -98,8 +110,10 @@ def _summary(rows: list[dict[str, Any]]) -> str:
     facts = []
     if training:
         last = training[-1]
-        facts.append(f"{last['step']} steps in {last.get('wall_time', 0):.0f} s of training "
-                     f"({last.get('steps_per_s', 0):.1f} steps/s at the end)")
+        mean_rate = last.get("mean_steps_per_s")
+        rate = f" at {mean_rate:.1f} steps/s on average" if _is_number(mean_rate) else ""
+        facts.append(f"{last['step']} steps; {last.get('wall_time', 0):.0f} s of training{rate} (since the last "
+                     "start, for a resumed run)")
     bars = ""
     if evaluations:
         final = evaluations[-1]
@@ -115,8 +129,9 @@ def _summary(rows: list[dict[str, Any]]) -> str:
             facts.append(f"rarest class {final.get('rarest_class', '?')} at {min(shares):.1%} of samples "
                          "(MNIST: 9-11% each)")
             bars = '<div class="bars">' + "".join(
-                f'<div title="class {i}: {share:.1%}"><span style="height:{min(share, 0.25) * 400:.0f}px"></span>'
-                f"{i}</div>" for i, share in enumerate(shares)) + "</div>"
+                f'<div title="class {i}: {share:.1%}"><small>{share:.0%}</small>'
+                f'<span style="height:{min(share, 0.25) * 400:.0f}px"></span>{i}</div>'
+                for i, share in enumerate(shares)) + "</div>"
     warnings = [f"step {row['step']}: {w}" for row in rows for w in row.get("warnings", []) if isinstance(w, str)]
     items = "".join(f"<li>{html.escape(fact)}</li>" for fact in facts)
     warned = ("<p><b>Warnings printed during the run:</b></p><ul class=\"warnings\">"
@@ -128,6 +143,20 @@ def _summary(rows: list[dict[str, Any]]) -> str:
 # The evaluation table's columns: what fits a laptop screen (the full rows stay in metrics.jsonl).
 EVALUATION_COLUMNS = ("step", "n", "fid", "fid_floor", "kid", "precision", "recall", "class_kl", "rarest_class",
                       "rarest_class_share", "conditional_accuracy")
+
+
+def _config_table(config: dict[str, Any]) -> str:
+    """config.json as ``key value`` cells (nested keys dotted, lists joined) flowing in columns."""
+    def flat(prefix: str, value: Any):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield from flat(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            yield prefix, value
+
+    cells = "".join(f"<div><b>{html.escape(key)}</b> {html.escape(_cell(value) if value != '' else '-')}</div>"
+                    for key, value in flat("", config))
+    return f'<div class="config">{cells}</div>'
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -199,4 +228,10 @@ table { display: block; overflow-x: auto; max-width: 100%; }
 .bars div { display: flex; flex-direction: column; align-items: center; font-size: 0.8em; }
 .bars span { width: 18px; background: #4a7; display: block; }
 ul.warnings { color: #a40; }
+.bars small { font-size: 0.75em; color: #555; }
+.failed { border: 2px solid #c22; background: #fdecea; padding: 0.2em 1em; margin-bottom: 1em; }
+.failed h2 { color: #c22; }
+.config { column-width: 22em; font-size: 0.85em; }
+.config div { break-inside: avoid; padding: 1px 0; }
+.config b { font-weight: 600; color: #555; }
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 from contextlib import contextmanager
@@ -19,14 +20,18 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from onnxgan.errors import UserError
-from onnxgan.files import atomic_write
+from onnxgan.errors import TERMINATING, UserError
+from onnxgan.files import atomic_write, leftover_temp_files
 from onnxgan.images import grid, save_png, to_uint8
 
 from .checkpoint import save_checkpoint
 from .report import read_metrics  # report.py imports matplotlib only when it draws
 
 LOCK = ".lock"  # in the run folder; held (flock) while a process trains there
+# The files a run writes through atomic_write, by folder: their leftover temp files are ours to delete.
+OWN_FILES = {".": re.compile(r"config\.json|metrics\.jsonl|curves\.png|report\.html"),
+             "checkpoints": re.compile(r"last\.pt|best\.pt|step_[0-9]+\.pt"),
+             "samples": re.compile(r"step_[0-9]+\.png")}
 MAX_NAME_TRIES = 1000  # runs/<model>-<timestamp>-2, -3, ... before giving up
 
 
@@ -131,7 +136,8 @@ def locked_run_dir(run_dir: Path, resumes: Path | None = None, writes: bool = Tr
 
 @contextmanager
 def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT/SIGTERM into a flag read between steps, so a checkpoint is never half a step.
+    """Turn SIGINT, SIGTERM and SIGHUP (TERMINATING) into a flag read between steps, so a checkpoint is
+    never half a step (the loop exits 130 for SIGINT, else 128 + the signal's number).
 
     Yields a function returning the signal number received, or None. A second Ctrl-C while the first
     is being handled falls through to Python's default (KeyboardInterrupt).
@@ -143,7 +149,7 @@ def stop_on_signals() -> Iterator[Callable[[], int | None]]:
             raise KeyboardInterrupt
         received.append(signum)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, *TERMINATING)}
     try:
         yield lambda: received[0] if received else None
     finally:
@@ -167,11 +173,13 @@ class RunFiles:
             f.write(json.dumps(record, indent=2).encode())
 
     def remove_stale_temp_files(self) -> None:
-        """Delete the temp files (``.NAME.*.tmp``, atomic_write's) that a killed run left behind."""
+        """Delete the temp files that a killed run left behind: atomic_write's, of the files a run writes
+        (OWN_FILES), and nothing else (a user's hidden file stays; a linked folder is not followed)."""
         if not self.writes:
             return
-        for folder in (self.root, self.checkpoints, self.samples):
-            for temp in folder.glob(".*.tmp") if folder.is_dir() else ():
+        for folder, names in ((self.root, OWN_FILES["."]), (self.checkpoints, OWN_FILES["checkpoints"]),
+                              (self.samples, OWN_FILES["samples"])):
+            for temp in leftover_temp_files(folder, names.fullmatch):
                 with contextlib.suppress(OSError):
                     temp.unlink()
 

@@ -19,7 +19,7 @@ from .augment import augment
 from .config import CONV_MODELS, ModelConfig, TrainConfig
 from .distributed import World
 from .ema_batchnorm import recompute_batchnorm_statistics
-from .models import build_models
+from .models import build_models, mixes_samples
 
 Batch = tuple[torch.Tensor, "torch.Tensor | None"]  # (real images, their labels)
 
@@ -97,6 +97,10 @@ class GANTrainer:
             DistributedDataParallel(m, device_ids=[device.index] if device.type == "cuda" else None)
             for m in (self.G, self.D))
         self.D_eval = self.D  # D for the G step: no gradient of D's weights, no DDP averaging
+        # The G step feeds D fakes alone; a D whose layers mix samples (BatchNorm, minibatch stddev) must
+        # then see real and fake apart in its own step too, as the tutorials train it. Any other D sees
+        # both in one pass: one larger GEMM per layer.
+        self.d_passes = 2 if mixes_samples(self.D) else 1
         if train_config.compile:
             # The state stays in the plain modules; only the callables used in the step are compiled.
             self.G_step, self.D_step, self.D_eval = (torch.compile(m) for m in (self.G_step, self.D_step, self.D))
@@ -183,10 +187,9 @@ class GANTrainer:
         n = real.shape[0]
         penalised = regularise and (self.r1 > 0 or self.gamma > 0)
         labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
-        # One D pass over real and fake together: one larger GEMM per layer instead of two.
         images = augment(torch.cat([real, fake]), self.augment).detach().requires_grad_(penalised)  # (2N, C, H, W)
         with self._autocast():
-            outputs = self.D_step(images, labels)  # (2N,)
+            outputs = self.D_step(images, labels, passes=self.d_passes)  # (2N,): real then fake
             real_out, fake_out = outputs.split(n)  # (N,), (N,)
             loss = losses.d_loss(self.loss, real_out.float(), fake_out.float())
             if self.loss == "wgan-gp":

@@ -1,4 +1,4 @@
-/* Example of the C ABI: sample COUNT images from an MLP generator and write them as one grid picture
+/* Example of the C ABI: sample COUNT images from a generator (MLP or conv) and write them as one grid picture
  * (binary PGM for 1 channel, PPM for 3), laid out like gan-sample's grids: near-square, each image
  * upscaled 2 x, 2 black pixels between. Conditional models cycle through their classes.
  *

@@ -115,12 +115,13 @@ const char *kernel_name(int kernel) {
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
-  m.doc() = "onnxgan native sampler (C++17, no third-party dependencies): MLP generators on the CPU";
+  m.doc() = "onnxgan native sampler (C++17, no third-party dependencies): MLP and conv generators on the CPU";
   m.attr("__version__") = onnxgan_version();
+  m.attr("MAX_THREADS") = ONNXGAN_MAX_THREADS;
   m.def("latent", &latent, py::arg("n"), py::arg("latent_dim"), py::arg("seed"), py::arg("truncation") = 0.0,
         "The latent RNG splitmix64-boxmuller-v1: float32 (n, latent_dim), bit for bit runtime.latent.latent; "
         "truncation 0 (none) or >= 0.1 (truncated-resample-v1).");
-  py::class_<Model>(m, "Model", "An MLP generator loaded by the native library.")
+  py::class_<Model>(m, "Model", "A generator (MLP or conv) loaded by the native library.")
       .def(py::init(&Model::open_file), py::arg("path"), py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("kernel") = "auto",
            "Load model.onnx. threads 0 = the usable cores (at most 8); precision 'auto' (as the file stores the "

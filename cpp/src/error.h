@@ -40,6 +40,14 @@ inline std::string valid_utf8(const std::string &text) {
 
 // A file that is not valid protobuf/ONNX, or whose declared sizes disagree with its contents.
 [[noreturn]] inline void fail_format(const std::string &message) { throw Error(ONNXGAN_ERROR_FORMAT, valid_utf8(message)); }
+// A field that runs past the end of the bytes it is read from (protobuf.cpp). At the top of a file that
+// began as a model, the file is cut short (onnx_proto.cpp's parse_model says so in those words).
+class Truncated : public Error {
+ public:
+  explicit Truncated(const std::string &message) : Error(ONNXGAN_ERROR_FORMAT, message) {}
+};
+[[noreturn]] inline void fail_truncated(const std::string &message) { throw Truncated(valid_utf8(message)); }
+
 // A valid ONNX file this library cannot run (an op, dtype or graph shape it does not support).
 [[noreturn]] inline void fail_unsupported(const std::string &message) {
   throw Error(ONNXGAN_ERROR_UNSUPPORTED, valid_utf8(message));

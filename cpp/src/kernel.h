@@ -46,12 +46,16 @@ struct GemmTask {
   size_t ldc = 0;
 };
 using GemmFn = void (*)(const GemmTask &);
+// x[i] = act(x[i] + bias) for i < n: the epilogue of the kernel's GEMMs on a plain array (a channel plane
+// that a convolution in scatter form (conv.h) has summed).
+using ActivateFn = void (*)(float *x, int64_t n, float bias, Activation activation, float alpha);
 
 struct Kernel {
   onnxgan_kernel id;
   const char *name;
   GemmFn gemm;  // any rows
   GemmFn gemv;  // rows == 1 only: a matrix-vector product with more independent FMA chains
+  ActivateFn activate;
   // Rows that a thread takes through all layers at once for big batches: more rows read the weights
   // fewer times, but (rows, 1024) activations x 2 must stay in L2 (1 MB on AVX-512 parts, 512 KB on
   // many AVX2 ones).

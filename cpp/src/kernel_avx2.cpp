@@ -47,7 +47,7 @@ struct Avx2 {
 }  // namespace
 
 const Kernel &avx2_kernel_impl() {
-  static const Kernel kernel{ONNXGAN_KERNEL_AVX2, "avx2", gemm_any<Avx2>, gemv_any<Avx2>, 48};
+  static const Kernel kernel{ONNXGAN_KERNEL_AVX2, "avx2", gemm_any<Avx2>, gemv_any<Avx2>, activate_array<Avx2>, 48};
   return kernel;
 }
 

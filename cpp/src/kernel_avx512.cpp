@@ -39,7 +39,7 @@ struct Avx512 {
 }  // namespace
 
 const Kernel &avx512_kernel_impl() {
-  static const Kernel kernel{ONNXGAN_KERNEL_AVX512, "avx512", gemm_any<Avx512>, gemv_any<Avx512>, 96};
+  static const Kernel kernel{ONNXGAN_KERNEL_AVX512, "avx512", gemm_any<Avx512>, gemv_any<Avx512>, activate_array<Avx512>, 96};
   return kernel;
 }
 

@@ -48,10 +48,14 @@ void gemm(const GemmTask &task) {
 
 void gemm_any(const GemmTask &task) { task.layer->half ? gemm<true>(task) : gemm<false>(task); }
 
+void activate_array(float *x, int64_t n, float bias, Activation activation, float alpha) {
+  for (int64_t i = 0; i < n; ++i) x[i] = activate_reference(x[i] + bias, activation, alpha);
+}
+
 }  // namespace
 
 const Kernel &portable_kernel() {
-  static const Kernel kernel{ONNXGAN_KERNEL_PORTABLE, "portable", gemm_any, gemm_any, 48};
+  static const Kernel kernel{ONNXGAN_KERNEL_PORTABLE, "portable", gemm_any, gemm_any, activate_array, 48};
   return kernel;
 }
 

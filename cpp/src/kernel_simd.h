@@ -242,6 +242,26 @@ void gemv(const GemmTask &task) {
   if (p < task.panel_end) gemv_column<V, Weight, 1>(task, p);
 }
 
+template <class V, Activation kActivation>
+void activate_as(float *x, int64_t n, float bias, float alpha) {
+  const Reg<V> b = V::set1(bias);
+  for (int64_t i = 0; i < n; i += V::kLanes) {
+    const int64_t columns = std::min<int64_t>(V::kLanes, n - i);
+    V::store(x + i, activate<V>(V::add(V::load_columns(x + i, columns), b), kActivation, alpha), columns);
+  }
+}
+
+template <class V>
+void activate_array(float *x, int64_t n, float bias, Activation activation, float alpha) {
+  switch (activation) {
+    case Activation::kRelu: return activate_as<V, Activation::kRelu>(x, n, bias, alpha);
+    case Activation::kLeakyRelu: return activate_as<V, Activation::kLeakyRelu>(x, n, bias, alpha);
+    case Activation::kTanh: return activate_as<V, Activation::kTanh>(x, n, bias, alpha);
+    case Activation::kSigmoid: return activate_as<V, Activation::kSigmoid>(x, n, bias, alpha);
+    case Activation::kNone: return activate_as<V, Activation::kNone>(x, n, bias, alpha);
+  }
+}
+
 template <class V>
 void gemm_any(const GemmTask &task) { task.layer->half ? gemm<V, uint16_t>(task) : gemm<V, float>(task); }
 template <class V>

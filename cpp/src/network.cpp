@@ -6,8 +6,28 @@
 
 namespace onnxgan {
 
+namespace {
+
+// A conv generator's last dense layer with its outputs reordered from (C, H, W) to (H, W, C), so that it
+// writes the channels-last image the steps read (conv.h) and no transposition pass is needed.
+void reorder_to_channels_last(Layer &layer, int64_t channels) {
+  const int64_t pixels = layer.out / channels;
+  std::vector<float> weight(layer.weight.size()), bias(layer.bias.size());
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t from = c * pixels + p, to = p * channels + c;
+      std::copy_n(layer.weight.begin() + from * layer.in, layer.in, weight.begin() + to * layer.in);
+      bias[size_t(to)] = layer.bias[size_t(from)];
+    }
+  layer.weight = std::move(weight);
+  layer.bias = std::move(bias);
+}
+
+}  // namespace
+
 Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
     : plan_(std::move(plan)), kernel_(kernel), half_(half), pool_(threads) {
+  if (!plan_.steps.empty()) reorder_to_channels_last(plan_.layers.back(), plan_.steps.front().in_shape[0]);
   for (Layer &layer : plan_.layers) {
     layers_.push_back(pack_layer(layer, half));
     max_width_ = std::max(max_width_, layer.out);
@@ -16,6 +36,19 @@ Network::Network(Plan plan, const Kernel &kernel, bool half, int threads)
   }
   const int64_t rows = std::max(kernel_.chunk_rows, kColumnSplitBelow);
   scratch_.assign(size_t(threads), std::vector<float>(size_t(rows * (input_width() + 2 * max_width_))));
+  if (plan_.steps.empty()) return;
+  int64_t largest = layers_.back().out;
+  size_t block_floats = 0;
+  for (ImageStep &step : plan_.steps) {
+    largest = std::max(largest, step.out_size());
+    convs_.push_back(step.kind == ImageStep::kConv ? pack_conv(step, half, kConvBlockRows) : PackedConv{});
+    block_floats = std::max(block_floats, convs_.back().scratch_floats());
+    step.conv.weight = {};  // packed now: keep only the shapes
+    step.conv.bias = {};
+  }
+  slice_ = std::max<int64_t>(1, std::min(kSliceSamples, kSliceFloats / largest));
+  for (std::vector<float> &buffer : images_) buffer.resize(size_t(slice_ * largest));
+  block_scratch_.assign(size_t(threads), std::vector<float>(block_floats));
 }
 
 // Rows row0 .. row0+rows of the first layer's input: z itself, or concat(z, embedding[label]) built
@@ -80,12 +113,61 @@ void Network::by_rows(int64_t n, const float *z, const int64_t *labels, float *o
   pool_.run((n + chunk_rows - 1) / chunk_rows, job);
 }
 
-void Network::generate(int64_t n, const float *z, const int64_t *labels, float *out) {
-  if (n == 0) return;
+void Network::dense(int64_t n, const float *z, const int64_t *labels, float *out) {
   if (n < kColumnSplitBelow)
     by_columns(n, z, labels, out);
   else
     by_rows(n, z, labels, out);
+}
+
+void Network::images(int64_t n, const float *z, const int64_t *labels, float *out) {
+  const int64_t latent = plan_.latent_dim;
+  for (int64_t s0 = 0; s0 < n; s0 += slice_) {
+    const int64_t m = std::min(slice_, n - s0);
+    float *x = images_[0].data(), *y = images_[1].data();
+    dense(m, z + s0 * latent, labels ? labels + s0 : nullptr, x);  // (m, H, W, C): the last layer's outputs reordered
+    bool channels_first = false;  // x's layout: only a convolution in scatter form (conv.h) writes (C, H, W)
+    for (size_t s = 0; s < plan_.steps.size(); ++s) {
+      const ImageStep &step = plan_.steps[s];
+      const PackedConv &conv = convs_[s];
+      const int64_t in_size = step.in_size(), out_size = step.out_size();
+      if (channels_first) {  // back to (H, W, C) for the step after a scatter-form convolution
+        auto job = [&](int64_t i, int) { to_channels_last(step.in_shape[0], in_size / step.in_shape[0], x + i * in_size, y + i * in_size); };
+        pool_.run(m, job);
+        std::swap(x, y);
+        channels_first = false;
+      }
+      if (step.kind == ImageStep::kUpsample) {
+        auto job = [&](int64_t i, int) { upsample(step, x + i * in_size, y + i * out_size); };
+        pool_.run(m, job);
+      } else {
+        const int64_t items = conv.items();
+        auto job = [&](int64_t item, int participant) {
+          const int64_t i = item / items;
+          run_conv_item(conv, kernel_, item % items, x + i * in_size, y + i * out_size, block_scratch_[size_t(participant)].data());
+        };
+        pool_.run(m * items, job);
+        channels_first = conv.scattered;
+      }
+      std::swap(x, y);
+    }
+    const int64_t size = plan_.image_size();
+    auto back = [&](int64_t i, int) {
+      if (channels_first)
+        std::memcpy(out + (s0 + i) * size, x + i * size, size_t(size) * sizeof(float));
+      else
+        to_channels_first(plan_.channels, size / plan_.channels, x + i * size, out + (s0 + i) * size);
+    };
+    pool_.run(m, back);
+  }
+}
+
+void Network::generate(int64_t n, const float *z, const int64_t *labels, float *out) {
+  if (n == 0) return;
+  if (!plan_.steps.empty())
+    images(n, z, labels, out);
+  else
+    dense(n, z, labels, out);
 }
 
 }  // namespace onnxgan

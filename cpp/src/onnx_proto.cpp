@@ -227,6 +227,24 @@ void check_local(const Tensor &tensor) {
     fail_unsupported("tensor '" + tensor.name + "' keeps its data in an external file; re-export with the weights inside the model");
 }
 
+// The reader's refusals of a whole file in a user's words, the same as the Python reader's
+// (runtime/onnx_meta.py; docs/onnx-contract.md): a file that began as a model (its first field is
+// ir_version, as every ONNX writer puts it) and whose fields run past its end is cut short; a file
+// whose own fields do not parse, or that has no graph, is not an ONNX model.
+constexpr const char *kNotOnnx = "not an ONNX model";
+constexpr const char *kCutShort = "the file is cut short";
+
+bool next_model_field(Reader &reader, Field &field, bool began) {
+  try {
+    return reader.next(field);
+  } catch (const Truncated &e) {
+    if (began) fail_format(std::string(kCutShort) + " (" + e.what() + "); copy or export it again");
+    fail_format(std::string(kNotOnnx) + " (" + e.what() + ")");
+  } catch (const Error &e) {
+    fail_format(std::string(kNotOnnx) + " (" + e.what() + ")");
+  }
+}
+
 }  // namespace
 
 const char *dtype_name(int32_t dtype) {
@@ -249,10 +267,11 @@ const Attribute *Node::attribute(const std::string &attribute_name) const {
 
 Model parse_model(Bytes file) {
   Model model;
-  bool has_graph = false;
+  bool has_graph = false, began = false;
   Reader reader(file);
   Field field;
-  while (reader.next(field)) {
+  for (bool first = true; next_model_field(reader, field, began); first = false) {
+    if (first) began = field.number == 1 && field.type == pb::kVarint;
     switch (field.number) {
       case 1: expect(field, pb::kVarint, "ir_version"); model.ir_version = int64_t(field.value); break;
       case 7:
@@ -286,7 +305,7 @@ Model parse_model(Bytes file) {
       default: break;
     }
   }
-  if (!has_graph) fail_format("no graph: this is not an ONNX model file");
+  if (!has_graph) fail_format(std::string(kNotOnnx) + " (no graph)");
   return model;
 }
 

@@ -12,7 +12,7 @@ namespace {
 uint64_t read_varint(const uint8_t *&pos, const uint8_t *end) {
   uint64_t value = 0;
   for (int shift = 0; shift < 70; shift += 7) {
-    if (pos == end) fail_format("truncated varint");
+    if (pos == end) fail_truncated("truncated varint");
     const uint8_t byte = *pos++;
     if (shift == 63 && byte > 1) fail_format("varint overflows 64 bits");
     value |= uint64_t(byte & 0x7f) << shift;
@@ -22,7 +22,7 @@ uint64_t read_varint(const uint8_t *&pos, const uint8_t *end) {
 }
 
 uint64_t read_fixed(const uint8_t *&pos, const uint8_t *end, size_t size) {
-  if (size_t(end - pos) < size) fail_format("truncated fixed-width field");
+  if (size_t(end - pos) < size) fail_truncated("truncated fixed-width field");
   uint64_t value = 0;
   for (size_t i = 0; i < size; ++i) value |= uint64_t(pos[i]) << (8 * i);  // little-endian on any host
   pos += size;
@@ -52,7 +52,7 @@ bool Reader::next(Field &field) {
       break;
     case kLength: {
       const uint64_t size = varint();
-      if (size > uint64_t(end_ - pos_)) fail_format("a length-delimited field runs past the end of its message");
+      if (size > uint64_t(end_ - pos_)) fail_truncated("a length-delimited field runs past the end of its message");
       field.bytes = Bytes{pos_, size_t(size)};
       pos_ += size;
       break;

@@ -1,5 +1,7 @@
 // The C ABI (include/onnxgan/sampler.h): argument checks, error codes and messages. Every entry point
 // runs its body inside guarded(), so no C++ exception ever crosses the boundary.
+#include <sys/stat.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -70,13 +72,7 @@ onnxgan_model *open(pb::Bytes bytes, const onnxgan_options *options) {
   const bool half = o.precision == ONNXGAN_PRECISION_FLOAT16 ||
                     (o.precision == ONNXGAN_PRECISION_AUTO && plan.float16_weights && kernel.id != ONNXGAN_KERNEL_PORTABLE);
   auto model = std::make_unique<onnxgan_model>();
-  const auto finite = [](const std::vector<float> &values) {
-    for (float v : values)
-      if (!std::isfinite(v)) return false;
-    return true;
-  };
-  model->finite_weights = finite(plan.embedding);
-  for (const Layer &layer : plan.layers) model->finite_weights &= finite(layer.weight) && finite(layer.bias);
+  model->finite_weights = all_finite(plan);
   model->network = std::make_unique<Network>(std::move(plan), kernel, half, threads);
   model->metadata = std::move(parsed.metadata);
   return model.release();
@@ -106,20 +102,30 @@ void check_labels(const Plan &plan, int64_t n, const int64_t *labels) {
                     std::to_string(plan.num_classes - 1));
 }
 
+// The row of values (rows, width) that holds the first NaN or Inf, or -1 when all are finite.
+int64_t first_nonfinite_row(const float *values, int64_t rows, int64_t width) {
+  for (int64_t i = 0; i < rows * width; ++i)
+    if (!std::isfinite(values[i])) return i / width;
+  return -1;
+}
+
 void generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels, float *out, size_t out_size) {
   require(model != nullptr, "model is NULL");
   const Plan &plan = model->network->plan();
   checked_bytes(n, plan.latent_dim, sizeof(float));
-  require(out_size >= checked_bytes(n, plan.layers.back().out, sizeof(float)), "out is smaller than n * image_size floats");
+  require(out_size >= checked_bytes(n, plan.image_size(), sizeof(float)), "out is smaller than n * image_size floats");
   require(n == 0 || (z != nullptr && out != nullptr), "z and out must not be NULL");
   check_labels(plan, n, labels);
+  // A NaN z would come out of tanh's clamp as a black image with an OK status: refused as onnxruntime's is.
+  const int64_t bad_z = first_nonfinite_row(z, n, plan.latent_dim);
+  if (bad_z >= 0) fail_argument("z holds NaN or Inf (row " + std::to_string(bad_z) + "); z must be finite");
   if (!model->finite_weights)
     throw Error(ONNXGAN_ERROR_NONFINITE, "the model produced NaN/Inf values (its weights hold NaN/Inf); its "
                                          "weights are broken");
   std::lock_guard<std::mutex> lock(model->mutex);
   model->network->generate(n, z, labels, out);
   // Garbage is never a success: a NaN or Inf would become a black or white pixel without a word.
-  const int64_t width = plan.layers.back().out;
+  const int64_t width = plan.image_size();
   for (int64_t i = 0; i < n * width; ++i)
     if (!std::isfinite(out[i]))
       throw Error(ONNXGAN_ERROR_NONFINITE, "the model produced NaN/Inf values (image " + std::to_string(i / width) +
@@ -163,6 +169,11 @@ onnxgan_status onnxgan_open_file(const char *path, const onnxgan_options *option
   return guarded([&] {
     require(path != nullptr && model != nullptr, "path and model must not be NULL");
     *model = nullptr;
+    // A named pipe or a device would block the open or never end: only a regular file is read (as the
+    // Python reader, runtime/sampler.py, refuses them too).
+    struct stat status{};
+    if (::stat(path, &status) == 0 && !S_ISREG(status.st_mode))
+      throw Error(ONNXGAN_ERROR_IO, std::string("'") + path + "' is not a regular file (a folder, pipe or device)");
     std::ifstream file(path, std::ios::binary | std::ios::ate);
     if (!file) throw Error(ONNXGAN_ERROR_IO, std::string("cannot open '") + path + "': " + std::strerror(errno));
     const std::streamoff size = file.tellg();
@@ -199,7 +210,7 @@ onnxgan_status onnxgan_get_info(const onnxgan_model *model, onnxgan_info *info) 
     info->channels = plan.channels;
     info->height = plan.height;
     info->width = plan.width;
-    info->image_size = plan.layers.back().out;
+    info->image_size = plan.image_size();
     info->num_classes = plan.num_classes;
     info->value_min = plan.value_min;
     info->value_max = plan.value_max;
@@ -239,7 +250,7 @@ onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint64_t seed, do
     require(model != nullptr, "model is NULL");
     require(format == ONNXGAN_OUTPUT_FLOAT32 || format == ONNXGAN_OUTPUT_UINT8, "format must be 0 (float32) or 1 (uint8)");
     const Plan &plan = model->network->plan();
-    const int64_t size = plan.layers.back().out;
+    const int64_t size = plan.image_size();
     const size_t needed = checked_bytes(n, size, format == ONNXGAN_OUTPUT_UINT8 ? 1 : sizeof(float));
     require(out_size >= needed && (n == 0 || out != nullptr), "out is smaller than n images");
     std::vector<float> z(checked_bytes(n, plan.latent_dim, sizeof(float)) / sizeof(float));  // (n, latent_dim)
@@ -265,10 +276,14 @@ onnxgan_status onnxgan_to_uint8(const onnxgan_model *model, int64_t n, const flo
   return guarded([&] {
     require(model != nullptr, "model is NULL");
     const Plan &plan = model->network->plan();
-    const int64_t size = plan.layers.back().out;
+    const int64_t size = plan.image_size();
     require(images_size >= checked_bytes(n, size, sizeof(float)), "images is smaller than n * image_size floats");
     require(out_size >= checked_bytes(n, size, 1), "out is smaller than n * image_size bytes");
     require(n == 0 || (images != nullptr && out != nullptr), "images and out must not be NULL");
+    const int64_t bad = first_nonfinite_row(images, n, size);
+    if (bad >= 0)
+      throw Error(ONNXGAN_ERROR_NONFINITE, "images hold NaN or Inf (image " + std::to_string(bad) +
+                                               "); they cannot become pixels");
     to_uint8(plan, n, images, out);
   });
 }

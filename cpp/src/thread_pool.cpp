@@ -145,7 +145,9 @@ void ThreadPool::work(int participant) {
 }
 
 int resolve_threads(int requested) {
-  if (requested < 0 || requested > 256) fail_argument("threads must be 0 (automatic) or 1..256, got " + std::to_string(requested));
+  if (requested < 0 || requested > ONNXGAN_MAX_THREADS)
+    fail_argument("threads must be 0 (automatic) or 1.." + std::to_string(ONNXGAN_MAX_THREADS) + ", got " +
+                  std::to_string(requested));
   if (requested > 0) return requested;
   int cores = int(std::thread::hardware_concurrency());
 #ifdef __linux__

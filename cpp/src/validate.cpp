@@ -1,5 +1,7 @@
 // Graph validation: walks the nodes (ONNX orders them topologically) and accepts only a chain
 // input -> [Gather + Concat] -> (Gemm | MatMul [+ Add]) [activation] ... [Reshape] -> output,
+// or, for conv generators, ... -> Reshape to (C, H, W) -> ((Conv | ConvTranspose) [activation] |
+// Resize | Upsample) ... -> output (the image ops are read by image_reader.cpp),
 // with weights from initializers, Constant nodes or Cast(fp16 initializer). First the contract: the
 // metadata (metadata.cpp), then the graph's inputs and output against it, with the refusal phrases the
 // Python reader uses (runtime/contract.py). See docs/onnx-contract.md.
@@ -8,6 +10,7 @@
 #include <string>
 
 #include "error.h"
+#include "image_reader.h"
 #include "metadata.h"
 #include "plan.h"
 
@@ -18,8 +21,9 @@ using onnx::Node;
 using onnx::Tensor;
 
 const char *kSupported =
-    "the native sampler runs MLP generators only (Gemm/MatMul + Add, Relu, LeakyRelu, Tanh, Sigmoid, "
-    "Reshape, Gather + Concat for labels); use the onnxruntime backend for this model";
+    "the native sampler runs the generators gan-export writes (Gemm/MatMul + Add, Relu, LeakyRelu, Tanh, "
+    "Sigmoid, Reshape, Gather + Concat for labels, Conv, ConvTranspose, nearest Resize/Upsample); use the "
+    "onnxruntime backend for this model";
 
 // What a graph value is while walking the chain.
 struct Value {
@@ -42,15 +46,18 @@ class Builder {
   std::vector<float> floats(const Node &node, size_t index);
   void define_activation(const Node &node);
   void add_layer(const Node &node, std::vector<float> weight, bool weight_is_out_in, std::vector<float> bias);
+  void add_conv(const Node &node);
+  void add_upsample(const Node &node);
+  void add_step(const Node &node, ImageStep step, bool takes_activation);
   void apply(const Contract &contract);
-  [[noreturn]] void refuse_node(const Node &node, const std::string &why);
 
   const onnx::Model &model_;
   Plan plan_;
   std::map<std::string, Value> values_;
   std::string current_;                // the activation the chain has reached
   std::vector<int64_t> current_dims_;  // its dims after the batch dimension
-  bool layer_open_ = false;            // the last node was a layer with no activation yet (Add may fold in)
+  // The last node was a layer (Add may fold in) or a convolution with no activation yet.
+  enum class Open { kNone, kLayer, kConv } open_ = Open::kNone;
   bool has_label_input_ = false, concat_done_ = false;
   bool all_float16_ = true;            // every layer so far took fp16 weights as they are (Plan::float16_weights)
   const Tensor *embedding_ = nullptr;
@@ -61,10 +68,6 @@ std::string dims_text(const std::vector<onnx::Dim> &dims) {
   for (size_t i = 0; i < dims.size(); ++i)
     text += (i ? ", " : "") + (dims[i].value >= 0 ? std::to_string(dims[i].value) : std::string(i ? "?" : "N"));
   return text + ")";
-}
-
-void Builder::refuse_node(const Node &node, const std::string &why) {
-  fail_unsupported("node '" + node.name + "' (" + node.op_type + "): " + why);
 }
 
 const Value &Builder::input(const Node &node, size_t index) {
@@ -164,7 +167,45 @@ void Builder::add_layer(const Node &node, std::vector<float> weight, bool weight
   layer.bias = std::move(bias);
   plan_.layers.push_back(std::move(layer));
   current_dims_ = {out};
-  layer_open_ = true;
+  open_ = Open::kLayer;
+  define_activation(node);
+}
+
+void Builder::add_conv(const Node &node) {
+  require_current(node, 0);
+  std::vector<float> weight = floats(node, 1);  // checks that input 1 is a constant first
+  const Tensor &w = *input(node, 1).tensor;
+  std::vector<float> bias;
+  if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
+    bias = floats(node, 2);
+    if (input(node, 2).tensor->dims.size() != 1) refuse_node(node, "the bias must be 1-D (C_out,)");
+  }
+  all_float16_ &= w.dtype == onnx::kFloat16;
+  add_step(node, read_conv(node, current_dims_, w.dims, weight, std::move(bias)), true);
+}
+
+// Resize (X, [roi, scales[, sizes]]; opset 10: X, scales) or Upsample (X, scales; opset 7: a scales
+// attribute), the scales a constant.
+void Builder::add_upsample(const Node &node) {
+  require_current(node, 0);
+  std::vector<float> scales;
+  const onnx::Attribute *attribute = node.attribute("scales");
+  if (node.op_type == "Upsample" && attribute && node.inputs.size() < 2) {
+    scales = attribute->floats;
+  } else {
+    const size_t index = node.op_type == "Resize" && node.inputs.size() > 2 ? 2 : 1;
+    if (node.inputs.size() > 3 && !node.inputs[3].empty()) refuse_node(node, "sizes is not supported (give scales)");
+    const Value &value = input(node, index);
+    if (value.kind != Value::kConstant || value.tensor->dtype != onnx::kFloat) refuse_node(node, "the scales must be a float32 constant");
+    scales = onnx::tensor_floats(*value.tensor);
+  }
+  add_step(node, read_upsample(node, current_dims_, scales), false);
+}
+
+void Builder::add_step(const Node &node, ImageStep step, bool takes_activation) {
+  current_dims_ = {step.out_shape[0], step.out_shape[1], step.out_shape[2]};
+  plan_.steps.push_back(std::move(step));
+  open_ = takes_activation ? Open::kConv : Open::kNone;
   define_activation(node);
 }
 
@@ -248,7 +289,7 @@ void Builder::visit(const Node &node) {
   } else if (op == "Add") {
     const size_t act = input(node, 0).kind == Value::kActivation ? 0 : 1;
     require_current(node, act);
-    if (!layer_open_) refuse_node(node, "Add is supported only as the bias right after MatMul/Gemm");
+    if (open_ != Open::kLayer) refuse_node(node, "Add is supported only as the bias right after MatMul/Gemm");
     std::vector<float> bias = floats(node, 1 - act);
     const Tensor &c = *input(node, 1 - act).tensor;
     Layer &layer = plan_.layers.back();
@@ -258,17 +299,25 @@ void Builder::visit(const Node &node) {
     define_activation(node);
   } else if (op == "Relu" || op == "LeakyRelu" || op == "Tanh" || op == "Sigmoid") {
     require_current(node, 0);
-    if (!layer_open_) refuse_node(node, "activations are supported only right after a Gemm/MatMul (+ Add)");
-    Layer &layer = plan_.layers.back();
-    layer.activation = op == "Relu" ? Activation::kRelu
-                       : op == "LeakyRelu" ? Activation::kLeakyRelu
-                       : op == "Tanh" ? Activation::kTanh : Activation::kSigmoid;
-    layer.alpha = attr_f("alpha", 0.01f);
-    if (!std::isfinite(layer.alpha)) refuse_node(node, "alpha must be finite");
-    layer_open_ = false;
+    if (open_ == Open::kNone) refuse_node(node, "activations are supported only right after a Gemm/MatMul (+ Add) or a convolution");
+    const Activation activation = op == "Relu" ? Activation::kRelu
+                                  : op == "LeakyRelu" ? Activation::kLeakyRelu
+                                  : op == "Tanh" ? Activation::kTanh : Activation::kSigmoid;
+    const float alpha = attr_f("alpha", 0.01f);
+    if (!std::isfinite(alpha)) refuse_node(node, "alpha must be finite");
+    if (open_ == Open::kLayer)
+      plan_.layers.back().activation = activation, plan_.layers.back().alpha = alpha;
+    else
+      plan_.steps.back().activation = activation, plan_.steps.back().alpha = alpha;
+    open_ = Open::kNone;
     define_activation(node);
+  } else if (op == "Conv" || op == "ConvTranspose") {
+    add_conv(node);
+  } else if (op == "Resize" || op == "Upsample") {
+    add_upsample(node);
   } else if (op == "Reshape" || op == "Flatten") {
     require_current(node, 0);
+    if (!plan_.steps.empty()) refuse_node(node, "reshaping the output of a convolution or upsampling is not supported");
     int64_t features = 1;
     for (int64_t d : current_dims_) features *= d;
     std::vector<int64_t> dims;
@@ -327,7 +376,8 @@ void Builder::apply(const Contract &contract) {
   if (plan_.num_classes != contract.num_classes)
     refuse("metadata", "num_classes", "disagrees with the graph",
            std::to_string(contract.num_classes) + ", the label embedding has " + std::to_string(plan_.num_classes) + " rows");
-  const int64_t size = plan_.layers.back().out, c = contract.channels, h = contract.height, w = contract.width;
+  const int64_t c = contract.channels, h = contract.height, w = contract.width;
+  const int64_t size = plan_.steps.empty() ? plan_.layers.back().out : plan_.steps.back().out_size();
   if (double(c) * double(h) * double(w) != double(size) || (current_dims_.size() == 3 && current_dims_ != std::vector<int64_t>{c, h, w}))
     refuse("metadata", "image_shape", "disagrees with the graph", "the layers make " + std::to_string(size) + " values per image");
   plan_.channels = c, plan_.height = h, plan_.width = w;
@@ -355,6 +405,22 @@ Plan Builder::build() {
 
 }  // namespace
 
+void refuse_node(const onnx::Node &node, const std::string &why) {
+  fail_unsupported("node '" + node.name + "' (" + node.op_type + "): " + why);
+}
+
 Plan build_plan(const onnx::Model &model) { return Builder(model).build(); }
+
+bool all_finite(const Plan &plan) {
+  const auto finite = [](const std::vector<float> &values) {
+    for (float v : values)
+      if (!std::isfinite(v)) return false;
+    return true;
+  };
+  bool ok = finite(plan.embedding);
+  for (const Layer &layer : plan.layers) ok &= finite(layer.weight) && finite(layer.bias);
+  for (const ImageStep &step : plan.steps) ok &= finite(step.conv.weight) && finite(step.conv.bias);
+  return ok;
+}
 
 }  // namespace onnxgan

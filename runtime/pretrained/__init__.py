@@ -13,6 +13,22 @@ FOLDER = Path(__file__).parent
 NAMES = tuple(sorted(path.stem for path in FOLDER.glob("*.onnx")))  # ("mnist",)
 
 
+def option(verb: str):
+    """The ``--pretrained NAME`` option of a command that takes a MODEL.onnx (``verb``: what it does)."""
+    import click
+
+    return click.option("--pretrained", "pretrained_name", type=click.Choice(NAMES), default=None,
+                        help=f"{verb} a generator shipped with onnxgan instead of MODEL.onnx (mnist: a conditional "
+                             "MLP).")
+
+
+def model_or_pretrained(model: str | None, name: str | None) -> str:
+    """The model file a command samples: MODEL.onnx or ``--pretrained NAME`` (exactly one of them)."""
+    if (model is None) == (name is None):
+        raise UserError("give a MODEL.onnx or --pretrained NAME (one of them)")
+    return model if model is not None else str(path(name))
+
+
 def path(name: str) -> Path:
     """The shipped model.onnx called ``name`` (one of NAMES)."""
     if name not in NAMES:

@@ -1,11 +1,13 @@
 """What every onnxgan command shares: user mistakes end in one line on stderr and a documented code.
 
 ``Command`` is a click command class whose ``main`` turns click's usage errors, ``CommandError``s
-(``UserError`` -> 2, ``CheckFailed`` -> 1, ...), Ctrl-C and SIGTERM into ``prog: error: message`` and
+(``UserError`` -> 2, ``CheckFailed`` -> 1, ...), the OS's refusal of a path the user gave (exit 2),
+Ctrl-C, SIGTERM and SIGHUP into ``prog: error: message`` and
 ``sys.exit(code)``, never a traceback. Real bugs still raise, so they are not mistaken for user errors.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -13,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-from .errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CommandError, Terminated, raise_terminated
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, TERMINATING, CommandError, Terminated, printable, raise_terminated
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -27,8 +29,9 @@ class Command(click.Command):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> NoReturn:
         prog = prog_name or self.name or "onnxgan"
         extra.pop("standalone_mode", None)
-        main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
-        previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None
+        main_thread = threading.current_thread() is threading.main_thread()
+        # only the main thread may set handlers; None: a handler set outside Python, which cannot be restored
+        previous = {s: signal.signal(s, raise_terminated) for s in TERMINATING} if main_thread else {}
         try:
             result = super().main(args, prog_name=prog, standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
@@ -37,13 +40,18 @@ class Command(click.Command):
             fail(prog, e.format_message().replace("\n", " "), EXIT_USAGE)
         except CommandError as e:
             fail(prog, str(e), e.exit_code)
-        except Terminated:
-            fail(prog, "terminated (SIGTERM)", EXIT_TERMINATED)
+        except OSError as e:
+            if e.filename is None:  # not about a path the user gave: a bug or the machine, which must show
+                raise
+            # the OS refused a path the user gave (a name component over 255 bytes, a path over 4096, ...)
+            fail(prog, f"{printable(os.fsdecode(e.filename))}: {e.strerror or e}", EXIT_USAGE)
+        except Terminated as e:
+            fail(prog, e.message, e.exit_code)
         except (click.Abort, KeyboardInterrupt):
             fail(prog, "interrupted", EXIT_INTERRUPTED)
         finally:
-            if main_thread:  # None: a handler set outside Python, which signal.signal cannot restore
-                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            for s, handler in previous.items():
+                signal.signal(s, signal.SIG_DFL if handler is None else handler)
         sys.exit(result if isinstance(result, int) else 0)
 
 

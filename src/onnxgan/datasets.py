@@ -25,6 +25,7 @@ from .machine import physical_memory
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_DECLARED_BYTES = 16 * 2**30  # a header asking for more than this is hostile or broken
 MAX_CLASSES = 4096  # more distinct labels than this is not a class-conditional data set
+READ_CHUNK = 1 << 20  # bytes per read of an IDX file's data: the temporary buffer a read may take
 MAX_IMAGE_SIDE = 1024  # ModelConfig's largest side; a larger picture is refused before it is decoded
 AUTO_MAX_SIDE = 64  # a folder of mixed sizes without --image-size is fitted to its smallest side, at most this
 # Pillow's image modes by what they hold: 8-bit grey, 16-bit grey, colour (palette and alpha included)
@@ -131,16 +132,26 @@ def read_idx(path: Path) -> np.ndarray:
             # file must also hold the bytes it declares.
             raw = opener is open
             _check_declared(path, expected, path.stat().st_size - 4 - 4 * ndim if raw else None)
-            body = f.read(expected + 1)  # one byte more tells trailing garbage apart
+            # Read into the one array the data will live in. memory_limit allows two copies in all (this
+            # one and a conversion after it); f.read() and then a writable copy were two here already.
+            # In chunks: GzipFile.readinto reads a whole request into a temporary bytes object first.
+            body, found = np.empty(expected, dtype=np.uint8), 0  # writable, for torch.from_numpy
+            view = memoryview(body)
+            while found < expected:
+                more = f.readinto(view[found : found + READ_CHUNK])
+                if not more:
+                    break
+                found += more
+            trailing = f.read(1)  # one byte more tells trailing garbage apart
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise DataError(path, "no such file") from None
         raise DataError(path, f"cannot read ({e})") from None
-    if len(body) < expected:
-        raise DataError(path, f"truncated IDX file: header declares {expected} data bytes, found {len(body)}")
-    if len(body) > expected:
+    if found < expected:
+        raise DataError(path, f"truncated IDX file: header declares {expected} data bytes, found {found}")
+    if trailing:
         raise DataError(path, "IDX file has bytes after the declared data")
-    return np.frombuffer(bytearray(body), dtype=np.uint8).reshape(dims)  # writable, for torch.from_numpy
+    return body.reshape(dims)
 
 
 def _idx_image_files(folder: Path) -> list[Path]:

@@ -5,29 +5,48 @@ Exit codes, the same for every command (README lists them):
   1  a check failed (e.g. the exported ONNX disagrees with PyTorch, or a model produced NaN/Inf)
   2  user mistake: bad option, bad or missing input file, unwritable output
   3  training diverged (NaN/Inf); the last good checkpoint is kept
-  130 interrupted by Ctrl-C (training saves a checkpoint first); 143 likewise for SIGTERM (Terminated)
+  4  the training run failed (D won outright, G's output constant or saturated at the end); all files are kept
+  130 interrupted by Ctrl-C (training saves a checkpoint first); 143 likewise for SIGTERM and 129 for
+      SIGHUP (a closed terminal): 128 + the signal's number, as a shell reports it (Terminated)
 """
 from __future__ import annotations
 
+import signal
 from typing import Any, NoReturn
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_FAILED_RUN = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
+# The signals that ask a command to stop, handled alike: SIGTERM, and SIGHUP where the OS has it (the
+# terminal closed: a training run saves its checkpoint, as for SIGTERM, rather than dying without one).
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt (a BaseException, so that no ``except Exception``
-    swallows it, and every clean-up in a ``finally`` or ``except BaseException`` runs: staging folders, temp
-    files, worker pools); commands end with one line and exit code EXIT_TERMINATED."""
+    """SIGTERM or SIGHUP (TERMINATING), raised like Ctrl-C's KeyboardInterrupt (a BaseException, so that no
+    ``except Exception`` swallows it, and every clean-up in a ``finally`` or ``except BaseException`` runs:
+    staging folders, temp files, worker pools); commands end with one line and ``exit_code``."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def message(self) -> str:
+        return f"terminated ({signal.Signals(self.signum).name})"
 
 
 def raise_terminated(signum: int, frame: Any) -> NoReturn:
-    """The SIGTERM handler of every command (and of the launcher while it imports one): SIGTERM unwinds
-    like Ctrl-C, running the same clean-ups."""
-    raise Terminated
+    """The handler of TERMINATING in every command (and in the launcher while it imports one): the signal
+    unwinds like Ctrl-C, running the same clean-ups."""
+    raise Terminated(signum)
 
 
 class CommandError(Exception):

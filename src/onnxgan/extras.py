@@ -1,6 +1,7 @@
-"""onnxruntime, imported on first use: the base install (``pip install onnxgan``) samples MLP generators
-with the native kernel alone; conv models, ``--device cuda`` and the quality metric (its classifier is
-a conv net) need onnxruntime from an extra.
+"""onnxruntime, imported on first use: the base install (``pip install onnxgan``) samples every generator
+gan-export writes (MLP and conv) with the native kernel alone; ``--backend onnxruntime``, ``--device
+cuda``, graphs the native reader refuses and the quality metric (its classifier) need onnxruntime from
+an extra.
 
 pyproject's extras: ``onnxgan[ort]`` (onnxruntime, CPU) or ``onnxgan[gpu]`` (onnxruntime-gpu, CUDA),
 never both: the two wheels install one ``onnxruntime`` module over each other, so what runs is whichever
@@ -15,7 +16,11 @@ from types import ModuleType
 from .errors import UserError
 
 INSTALL_ORT = "pip install 'onnxgan[ort]' (CPU) or 'onnxgan[gpu]' (CUDA)"
+INSTALL_TRAIN = "pip install torch 'onnxgan[train]'"
 ORT_WHEELS = ("onnxruntime", "onnxruntime-gpu")
+# The modules that only an extra brings -> how to install it (onnxgan.launch names it when one is missing).
+EXTRA_MODULES = {"torch": INSTALL_TRAIN, "onnx": INSTALL_TRAIN, "matplotlib": INSTALL_TRAIN,
+                 "onnxruntime": INSTALL_ORT}
 
 
 def onnxruntime(purpose: str) -> ModuleType:

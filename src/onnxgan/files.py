@@ -1,14 +1,57 @@
-"""Atomic file writes: a reader sees the old file or the new one, never a half-written one."""
+"""Atomic file writes: a reader sees the old file or the new one, never a half-written one; and the
+temp names they use, so that clean-ups delete only those."""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .errors import UserError
+
+NAME_MAX = 255  # bytes in one path component (Linux, macOS; Windows counts 255 characters)
+TEMP_SUFFIX = ".tmp"
+# mkstemp's and mkdtemp's random part: 8 characters of this alphabet (CPython's tempfile._RandomNameSequence)
+_RANDOM = "[a-z0-9_]{8}"
+
+
+def temp_prefix(name: str) -> str:
+    """The prefix of a temp name beside the file or folder ``name``: ``.NAME.``, with NAME cut short so
+    that the whole temp name (the prefix, 8 random characters and .tmp) fits in NAME_MAX bytes: a valid
+    250-byte name must not fail because of the temp name added to it."""
+    room = NAME_MAX - 2 - 8 - len(TEMP_SUFFIX)  # the two dots, the random part, the suffix
+    encoded = os.fsencode(name)
+    if len(encoded) > room:  # cut on a character boundary (a cut UTF-8 sequence would not encode back)
+        name = encoded[:room].decode("utf-8", "ignore") if _utf8(encoded) else os.fsdecode(encoded[:room])
+    return f".{name}."
+
+
+def _utf8(encoded: bytes) -> bool:
+    try:
+        encoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def leftover_temp_files(folder: Path, owns: Callable[[str], bool], folders: bool = False) -> list[Path]:
+    """The temp files that ``atomic_write`` left in ``folder`` (a write cut short by a kill) for a target
+    name that ``owns`` accepts (and, with ``folders``, ``new_folder``'s staging folders): never a link,
+    and nothing in a folder that is itself a link (a clean-up must not follow a link into someone
+    else's folder). Anything else with a hidden name is the user's."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    pattern = re.compile(rf"\.(?P<target>.+)\.{_RANDOM}{re.escape(TEMP_SUFFIX)}", re.DOTALL)
+    found = []
+    for entry in folder.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and owns(match["target"]) and not entry.is_symlink() and (
+                entry.is_file() or (folders and entry.is_dir())):
+            found.append(entry)
+    return found
 
 
 @contextlib.contextmanager
@@ -21,7 +64,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX, dir=folder)
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     try:
@@ -48,7 +91,7 @@ def new_folder(folder: Path, flag: str = "-o") -> Iterator[Path]:
         raise UserError(f"{flag} {folder}: exists and is not an empty folder; choose a new folder")
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        staging = Path(tempfile.mkdtemp(prefix=temp_prefix(folder.name), suffix=TEMP_SUFFIX, dir=folder.parent))
     except OSError as e:
         raise UserError(f"{flag} {folder}: cannot write there ({e.strerror or e})") from None
     try:

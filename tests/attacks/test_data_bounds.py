@@ -9,6 +9,7 @@ import gzip
 import io
 import os
 import struct
+import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from PIL import Image
 
 from onnxgan import datasets as data_module
-from onnxgan.datasets import MAX_CLASSES, DataError
+from onnxgan.datasets import MAX_CLASSES, READ_CHUNK, DataError, read_idx
 from onnxgan.train.data import load_dataset
 
 
@@ -195,3 +196,23 @@ def test_every_supported_mode_decodes_to_the_same_picture(tmp_path):
         (tmp_path / f"{mode}.png").unlink()
     grey_only = load_dataset(str(tmp_path))
     assert grey_only.images.shape == (4, 1, 2, 2) and (grey_only.images[:, 0] == grey).all()
+
+
+def test_a_gzip_idx_file_is_held_once_while_read(tmp_path):
+    """The size bound (memory_limit: half the machine, for two copies in all) passed a 7.8 GB gzip IDX
+    that read_idx then held twice (the inflated bytes and a writable copy): a MemoryError traceback."""
+    side, count = 28, 4000  # 3.1 MB of pixels
+    pixels = np.random.default_rng(0).integers(0, 256, (count, side, side), dtype=np.uint8)
+    path = tmp_path / "images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (count, side, side)) + pixels.tobytes())
+    tracemalloc.start()
+    try:
+        images = read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(images, pixels)
+    assert images.flags.writeable
+    # one copy, plus the bounded buffers of a chunked read
+    assert peak < pixels.nbytes + 2 * READ_CHUNK, f"read_idx held {peak / pixels.nbytes:.2f} copies of the data"

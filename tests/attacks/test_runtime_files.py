@@ -75,7 +75,8 @@ def test_an_output_that_is_the_model_is_refused(tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("tamper", ["first-a-float", "first-out-of-range", "entry-a-list", "png-folder-now-a-file"])
+# A file where a PNG shard's folder belongs is not the job's to delete (tests/attacks/test_data_loss.py).
+@pytest.mark.parametrize("tamper", ["first-a-float", "first-out-of-range", "entry-a-list"])
 def test_a_tampered_shard_index_or_shard_is_redone(tmp_path, tamper):
     job = tmp_path / "job"
     args = [TINY_MODEL, "-n", "6", "--shard-size", "3", "--format", "png", "-o", job]
@@ -86,13 +87,8 @@ def test_a_tampered_shard_index_or_shard_is_redone(tmp_path, tamper):
         index["shards"][1]["first"] = 3.0
     elif tamper == "first-out-of-range":
         index["shards"][1]["first"] = 300
-    elif tamper == "entry-a-list":
-        index["shards"][1] = [3, 3]
     else:
-        for png in (job / "shard_00001").iterdir():
-            png.unlink()
-        (job / "shard_00001").rmdir()
-        (job / "shard_00001").write_text("not a folder")
+        index["shards"][1] = [3, 3]
     (job / "index.json").write_text(json.dumps(index))
     result = invoke(gan_sample, args)
     assert result.exit_code == 0, result.output

@@ -1,4 +1,4 @@
-"""Regenerate the native sampler's committed test model and its golden output (no torch needed).
+"""Regenerate the native sampler's committed test models and their golden outputs (no torch needed).
 
     /work/venv/bin/python tests/data/native_make_models.py
 
@@ -8,10 +8,16 @@ allows: z (N, 6) + label (N,) in 0..2 -> Gather(embedding (3, 4)) -> Concat -> G
 the validator accepts, in under 2 KB, so the C++ tests can truncate it at every byte.
 native_tiny_golden.txt: onnxruntime's image for z = latent(3, 6, seed=7), labels [0, 1, 2] (what
 onnxgan_sample(model, 3, 7, NULL, ...) computes), one float per line, (3, 1, 3, 4) row-major.
+native_conv.onnx: a conditional RGB conv generator with odd shapes that reaches every path of
+cpp/src/conv.cpp (tests/native_reference.py builds it): z (N, 6) + label -> Gemm -> (3, 3, 5) -> Resize
+x(2, 1) -> Conv 3x3 to 16 channels, LeakyRelu (gather form) -> ConvTranspose 3x2, strides (2, 3), dilation
+(1, 2), output padding (1, 2), to 17 channels, Relu (phases) -> Conv 5x5/2 to 3 channels, Tanh (scatter
+form) -> Resize x(1, 2) -> image (3, 7, 16); native_conv_golden.txt its image likewise, (3, 3, 7, 16).
 """
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +28,11 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxgan.runtime.latent import latent
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from native_reference import make_conv_generator  # noqa: E402  (tests/, beside this folder)
+
 MODEL, GOLDEN = HERE / "native_tiny.onnx", HERE / "native_tiny_golden.txt"
+CONV_MODEL, CONV_GOLDEN = HERE / "native_conv.onnx", HERE / "native_conv_golden.txt"
 LATENT, CLASSES, EMBED = 6, 3, 4
 
 
@@ -72,13 +82,24 @@ def build() -> onnx.ModelProto:
     return model
 
 
+def build_conv() -> onnx.ModelProto:
+    return make_conv_generator(LATENT, (3, 3, 5), [
+        {"op": "Resize", "scales": (2, 1)},
+        {"op": "Conv", "out": 16, "kernel": (3, 3), "pads": (1, 1, 1, 1), "act": "LeakyRelu"},
+        {"op": "ConvTranspose", "out": 17, "kernel": (3, 2), "strides": (2, 3), "dilations": (1, 2),
+         "pads": (1, 0, 0, 1), "output_padding": (1, 2), "act": "Relu"},
+        {"op": "Conv", "out": 3, "kernel": (5, 5), "strides": (2, 2), "pads": (2, 2, 2, 2), "act": "Tanh"},
+        {"op": "Resize", "scales": (1, 2)}], num_classes=CLASSES, seed=21)
+
+
 def main() -> None:
-    data = build().SerializeToString()
-    MODEL.write_bytes(data)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    image = session.run(["image"], {"z": latent(3, LATENT, 7), "label": np.arange(3, dtype=np.int64)})[0]
-    GOLDEN.write_text("".join(f"{v:.9g}\n" for v in image.reshape(-1)))
-    print(f"wrote {MODEL} ({len(data)} bytes) and {GOLDEN} ({image.size} values)")
+    for model, path, golden in [(build(), MODEL, GOLDEN), (build_conv(), CONV_MODEL, CONV_GOLDEN)]:
+        data = model.SerializeToString()
+        path.write_bytes(data)
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        image = session.run(["image"], {"z": latent(3, LATENT, 7), "label": np.arange(3, dtype=np.int64)})[0]
+        golden.write_text("".join(f"{v:.9g}\n" for v in image.reshape(-1)))
+        print(f"wrote {path} ({len(data)} bytes) and {golden} ({image.size} values, {image.shape})")
 
 
 if __name__ == "__main__":

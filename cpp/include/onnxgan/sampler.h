@@ -1,4 +1,4 @@
-/* onnxgan native sampler: C ABI for MLP generators exported by gan-export (docs/onnx-contract.md).
+/* onnxgan native sampler: C ABI for the generators gan-export writes, MLP and conv (docs/onnx-contract.md).
  *
  * Every function reports failure by a status code and never aborts or throws across this boundary;
  * onnxgan_last_error() then gives a one-line message for the calling thread. A model handle may be
@@ -66,8 +66,11 @@ typedef enum onnxgan_output {
   ONNXGAN_OUTPUT_UINT8 = 1    /* uint8 (N, H, W, C): value_range mapped to 0..255, rounded half to even */
 } onnxgan_output;
 
+/* The most threads a model may be opened with (onnxgan_options.threads). */
+#define ONNXGAN_MAX_THREADS 256
+
 typedef struct onnxgan_options {
-  int threads;   /* 0: one per available core, at most 8; otherwise 1..256 */
+  int threads;   /* 0: one per available core, at most 8; otherwise 1..ONNXGAN_MAX_THREADS */
   int precision; /* onnxgan_precision */
   int kernel;    /* onnxgan_kernel */
 } onnxgan_options;
@@ -92,7 +95,8 @@ ONNXGAN_API const char *onnxgan_version(void);
 /* The message of the last failure on this thread ("" if none); valid until the next call here. */
 ONNXGAN_API const char *onnxgan_last_error(void);
 
-/* Loads a model. options may be NULL (defaults: all zero). On success *model is a new handle. */
+/* Loads a model. options may be NULL (defaults: all zero). On success *model is a new handle. The path must
+ * name a regular file (a named pipe or a device is refused with ONNXGAN_ERROR_IO, never read). */
 ONNXGAN_API onnxgan_status onnxgan_open_file(const char *path, const onnxgan_options *options, onnxgan_model **model);
 /* The same from memory; the bytes are copied as needed and may be freed on return. */
 ONNXGAN_API onnxgan_status onnxgan_open_memory(const void *data, size_t size, const onnxgan_options *options,
@@ -108,7 +112,8 @@ ONNXGAN_API onnxgan_status onnxgan_metadata_entry(const onnxgan_model *model, in
 ONNXGAN_API onnxgan_status onnxgan_metadata(const onnxgan_model *model, const char *key, const char **value);
 
 /* z float (n, latent_dim) -> images float (n, C, H, W). labels: int64 (n,) in 0..num_classes-1 for
- * conditional models, NULL otherwise. out_size is the size of out in bytes. n may be 0. */
+ * conditional models, NULL otherwise. out_size is the size of out in bytes. n may be 0. A NaN or Inf in z
+ * is ONNXGAN_ERROR_ARGUMENT (it would come out as black images). */
 ONNXGAN_API onnxgan_status onnxgan_generate(onnxgan_model *model, int64_t n, const float *z, const int64_t *labels,
                                             float *out, size_t out_size);
 
@@ -118,7 +123,7 @@ ONNXGAN_API onnxgan_status onnxgan_sample(onnxgan_model *model, int64_t n, uint6
                                           const int64_t *labels, int format, void *out, size_t out_size);
 
 /* images float (n, C, H, W), e.g. from onnxgan_generate -> uint8 (n, H, W, C) exactly as ONNXGAN_OUTPUT_UINT8
- * maps them. Sizes in bytes. */
+ * maps them. Sizes in bytes. A NaN or Inf in images is ONNXGAN_ERROR_NONFINITE (no pixel is garbage). */
 ONNXGAN_API onnxgan_status onnxgan_to_uint8(const onnxgan_model *model, int64_t n, const float *images, size_t images_size,
                                             uint8_t *out, size_t out_size);
 
