@@ -2,7 +2,8 @@
 
 For each k and seed: draw k labelled MNIST train images per class; train a conditional G on those alone
 (the default recipe with DiffAugment, `--augment translation,cutout`, for --g-steps); export it and
-sample --generated images per class; then train the same small CNN from the same seed on (a) the k real
+sample --generated images per class; then train the same small CNN (the shipped metric's architecture,
+scripts/train_classifier.py, trained here from scratch) from the same seed on (a) the k real
 images per class and (b) those plus the generated ones, for the same number of steps, and report MNIST
 test accuracy for both with the CPU time each part took (CPU-seconds of every thread, so a busy machine
 slows it without changing the result).
@@ -24,27 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from onnxgan.runtime import Sampler
 from onnxgan.train.data import load_mnist
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+from train_classifier import MnistClassifier, shifted_step  # noqa: E402  the shipped metric's CNN, as "the same small classifier"
+
 BIN = Path(sys.executable).parent  # gan-train and gan-export beside the interpreter
-
-
-class SmallCnn(nn.Module):
-    """conv3x3(32) - pool - conv3x3(64) - pool - fc(128) - dropout 0.3 - fc(10): pixels (N, 1, 28, 28) in [0, 1]."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 32, 14, 14)
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 64, 7, 7)
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.net(pixels)
 
 
 def children_cpu() -> float:
@@ -77,28 +65,24 @@ def train_generator(images: np.ndarray, labels: np.ndarray, steps: int, seed: in
     return model, trained.returncode == 4
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray, steps: int, seed: int) -> SmallCnn:
+def train_classifier(images: np.ndarray, labels: np.ndarray, steps: int, seed: int) -> MnistClassifier:
     """Adam 1e-3, batch 64, each batch shifted by up to 2 pixels; images uint8 (N, 28, 28)."""
     pixels = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]  # (N, 1, 28, 28)
     targets = torch.from_numpy(labels.astype(np.int64))
     torch.manual_seed(seed)
-    model = SmallCnn()
+    model = MnistClassifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         batch = torch.randint(0, len(pixels), (64,), generator=generator)
-        dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
-        loss = F.cross_entropy(model(torch.roll(pixels[batch], shifts=(dy, dx), dims=(2, 3))), targets[batch])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        shifted_step(model, optimizer, pixels[batch], targets[batch], generator)
     return model.eval()
 
 
-def accuracy(model: SmallCnn, images: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(model: MnistClassifier, images: np.ndarray, labels: np.ndarray) -> float:
     with torch.no_grad():
         pixels = torch.from_numpy(images.astype(np.float32) / 255.0)[:, None]
-        predicted = torch.cat([model(pixels[i : i + 1000]).argmax(dim=1) for i in range(0, len(pixels), 1000)])
+        predicted = torch.cat([model(pixels[i : i + 1000])[1].argmax(dim=1) for i in range(0, len(pixels), 1000)])
     return float((predicted.numpy() == labels).mean())
 
 
