@@ -1,8 +1,9 @@
 """Facts in prose, checked against the code that decides them: the settings a resume may change
 (CHANGEABLE_ON_RESUME) as README and train/cli.py's docstring list them, the models ``--model``'s help
 names (the registry, train/models.py's ARCHITECTURES), and README's gan-train option table against
-``gan-train --help`` (every option, and every default the table states as a value). Each checker is also
-fed a planted violation, so that it is seen to fail."""
+``gan-train --help`` (every option, and every default the table states as a value), and README's Map
+(its files exist, each command sits where launch.py starts it). Each checker is also fed a planted
+violation, so that it is seen to fail."""
 from __future__ import annotations
 
 import re
@@ -161,3 +162,27 @@ def test_the_option_table_check_sees_a_planted_error(change, error):
                "`--sync-bn` |": "`--sync-batchnorm` |"}[change]
     assert change in README
     assert error in option_table_errors(README.replace(change, planted))
+
+
+def map_errors(text: str) -> list[str]:
+    """What README's Map gets wrong: a file it names that does not exist, or a command not placed in the
+    module that src/onnxgan/launch.py starts it from."""
+    table = text[text.index("## Map"):text.index("```", text.index("## Map"))]
+    errors = [f"{path}: no such file" for path in re.findall(r"`((?:[\w.-]+/)+[\w.-]+\.\w+)`", table)
+              if not (ROOT / path).exists()]
+    launched = re.findall(r'_run\("(gan-[a-z]+)", "onnxgan\.(\w+)\.(\w+)"\)', (ROOT / "src/onnxgan/launch.py").read_text())
+    row = next(line for line in table.splitlines() if line.startswith("| which command lives where?"))
+    placed = dict(re.findall(r"`(gan-[a-z]+)`: `([\w/.]+)`", row))
+    errors += [f"{command}: the Map says {placed.get(command)}, launch.py starts {room}/{module}.py"
+               for command, room, module in launched if placed.get(command) != f"{room}/{module}.py"]
+    return errors
+
+
+def test_readme_map_names_real_files_and_each_command_in_its_module():
+    assert map_errors(README) == []
+
+
+def test_the_map_check_sees_a_planted_error():
+    assert map_errors(README.replace("`gan-eval`: `runtime/eval_cli.py`", "`gan-eval`: `quality/eval_cli.py`")) == [
+        "quality/eval_cli.py: no such file",
+        "gan-eval: the Map says quality/eval_cli.py, launch.py starts runtime/eval_cli.py"]
