@@ -90,13 +90,12 @@ def main(ctx: click.Context, model: str | None, pretrained_name: str | None, out
     refuse_overwriting_inputs(output, model)
     if shard_size is not None and kind != "folder":
         raise UserError(f"-o {output}: a --shard-size job writes a folder; give one (e.g. -o shards/)")
-    if shard_size is not None and truncation is not None:
-        raise UserError("--truncation does not apply to --shard-size jobs yet; sample without --shard-size")
     sampler = Sampler(model, backend=backend, device=device,
                       threads=threads if shard_size is None else worker_threads(workers, threads))
     label_value = _label(sampler, label)
     if shard_size is not None:
-        click.echo(run_job(sampler, Path(output), count, seed, label_value, shard_size, shard_format, workers))
+        click.echo(run_job(sampler, Path(output), count, seed, label_value, shard_size, shard_format, workers,
+                           truncation))
         return
     if interpolate is not None:
         pixels = sampler.interpolate(*interpolate, steps, label=label_value, truncation=truncation)

@@ -3,7 +3,7 @@ checks every reader makes before it runs anything.
 
 ``gan-export`` writes ``ModelInfo.to_metadata()``; every reader rebuilds the record with
 ``ModelInfo.from_metadata`` and checks the graph's interface with ``check_interface``. The native
-reader (cpp/src/metadata.cpp, cpp/src/validate.cpp) makes the same checks in the same order and
+reader (cpp/src/metadata.cpp, cpp/src/graph_interface.cpp) makes the same checks in the same order and
 refuses with the same words: ``<subject> '<name>' <verdict>: <detail>``, the verdicts in ``VERDICTS``
 (tests/test_contract.py feeds both readers the same broken files).
 """

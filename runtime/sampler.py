@@ -89,13 +89,15 @@ class Sampler:
         """A Sampler of a generator shipped in the package (runtime/pretrained: "mnist", a conditional MLP)."""
         return cls(pretrained.path(name), backend=backend, device=device, threads=threads)
 
-    def latent(self, n: int, seed: int = 0, truncation: float | None = None) -> np.ndarray:
-        """The z behind ``sample(n, seed, truncation=...)``: float32 (n, latent_dim).
+    def latent(self, n: int, seed: int = 0, truncation: float | None = None, first: int = 0) -> np.ndarray:
+        """The z behind ``sample(n, seed, truncation=..., first=...)``: float32 (n, latent_dim).
 
         truncation: None, or t >= 0.1: every |z| > t is redrawn (runtime/latent.py's portable rule).
+        first: the rows [first, first + n) of ``latent(first + n, seed, truncation)``, without drawing the
+        rows before (a shard of a big job).
         """
-        if n < 0:
-            raise UserError(f"the number of samples must be >= 0, got {n}")
+        if n < 0 or first < 0:
+            raise UserError(f"the number of samples and the first row must be >= 0, got {n} and {first}")
         if not 0 <= seed < 2**64:
             raise UserError(f"seed must be in [0, 2**64), got {seed}")
         try:
@@ -103,7 +105,7 @@ class Sampler:
         except ValueError as e:
             raise UserError(str(e)) from None
         check_fits_in_memory(n, self.model_info)
-        return latent(n, self.model_info.latent_dim, seed, truncation)
+        return latent(n, self.model_info.latent_dim, seed, truncation, first)
 
     def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """z float32 (N, latent_dim) [+ labels int64 (N,)] -> images float32 (N, C, H, W) in value_range."""
@@ -136,14 +138,17 @@ class Sampler:
                               "its weights are probably broken (export it again from a good checkpoint)")
         return images
 
-    def sample(self, n: int, seed: int = 0, labels: Labels = None, truncation: float | None = None) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, labels: Labels = None, truncation: float | None = None,
+               first: int = 0) -> np.ndarray:
         """n images as uint8 (n, H, W) for one channel or (n, H, W, C).
 
         labels (conditional models): one class for all, one per image, or None to cycle 0, 1, 2, ...;
         a class is its index or its name (``"7"``, or a name of ``info()["class_names"]``).
         truncation: see ``latent``.
+        first: the images [first, first + n) of ``sample(first + n, seed, labels, truncation)`` (labels
+        None or one class), without making the ones before: what a shard of a big job holds.
         """
-        return self.pixels(self.latent(n, seed, truncation), self.labels(n, labels))
+        return self.pixels(self.latent(n, seed, truncation, first), self.labels(n, labels, first))
 
     def pixels(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """``generate(z, labels)`` mapped from the model's value_range to uint8 (N, H, W) or (N, H, W, C)."""
@@ -165,15 +170,16 @@ class Sampler:
         one_class = 0 if label is None and self.model_info.num_classes else label
         return self.pixels(z, self.labels(steps, one_class))
 
-    def labels(self, n: int, labels: Labels) -> np.ndarray | None:
-        """The int64 (n,) labels for a request (see ``sample``); None for unconditional models."""
+    def labels(self, n: int, labels: Labels, first: int = 0) -> np.ndarray | None:
+        """The int64 (n,) labels for a request (see ``sample``) of the images [first, first + n); None for
+        unconditional models. The cycle numbers images by their global index: image i gets i % classes."""
         classes = self.model_info.num_classes
         if classes == 0:
             if labels is not None:
                 raise UserError("this model is unconditional: it takes no labels")
             return None
         if labels is None:
-            return np.arange(n, dtype=np.int64) % classes
+            return np.arange(first, first + n, dtype=np.int64) % classes
         if isinstance(labels, str):
             labels = self.class_index(labels)
         elif isinstance(labels, Sequence) and any(isinstance(label, str) for label in labels):

@@ -1,9 +1,9 @@
 """Big sampling jobs: ``gan-sample MODEL -n N -o FOLDER/ --shard-size S [--workers K] [--format npz|png]``.
 
 Shard k holds the global samples [k*S, min((k+1)*S, N)) with exactly the z and labels of
-``Sampler.sample(N, seed)``, so the shards laid end to end are one ``gan-sample -n N`` run whatever S
+``Sampler.sample(N, seed, label, truncation)`` (made by ``Sampler.sample(..., first=k*S)``), so the shards laid end to end are one ``gan-sample -n N`` run whatever S
 and K are. K worker processes (spawn) each hold their own Sampler and write whole shards; the parent
-alone writes FOLDER/index.json (atomically, after every shard) and holds FOLDER/.lock. A rerun keeps
+alone writes FOLDER/index.json (atomically, after every shard) and holds FOLDER/.lock (onnxgan.jobs). A rerun keeps
 each shard the index records whose file still has its recorded sha256 and redoes the rest, so a
 killed job loses at most the shards in flight. docs/sharding.md specifies the files.
 """
@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
@@ -30,24 +30,24 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from onnxgan.errors import TERMINATING, Terminated, UserError, raise_terminated
+from onnxgan.errors import Terminated, UserError
 from onnxgan.files import atomic_write, leftover_temp_files, new_folder
+from onnxgan.jobs import FolderLock, holds_files, signal_flag
 
 from ._native import MAX_THREADS
-from .latent import latent
 from .sampler import Sampler, check_fits_in_memory
 
 FORMATS = ("npz", "png")
 INDEX = "index.json"
 INDEX_VERSION = 1  # the "onnxgan_shards" key of index.json
-LOCK = ".lock"
 SHARD_NAME = re.compile(r"shard_[0-9]{5,}(\.npz)?")  # Job.name's names
 
 
 @dataclass(frozen=True)
 class Job:
     """What a folder's shards are. A rerun must agree on every field, or one folder would mix two jobs
-    (backend and provider too: the native kernel and onnxruntime may round a pixel differently)."""
+    (backend and provider too: the native kernel and onnxruntime may round a pixel differently). A field
+    added after the first index version has a default, which an index without it is read as."""
 
     model_sha256: str
     n: int
@@ -57,6 +57,7 @@ class Job:
     label: int | None
     backend: str
     provider: str
+    truncation: float | None = None
 
     @property
     def shard_count(self) -> int:
@@ -73,23 +74,12 @@ class Job:
         return f"shard_{k:0{width}d}" + (".npz" if self.format == "npz" else "")
 
 
-def shard_labels(num_classes: int, label: int | None, first: int, count: int) -> np.ndarray | None:
-    """Labels of samples [first, first + count): ``label`` for all, or by default i % num_classes as
-    ``Sampler.labels`` numbers them; None for unconditional models. int64 (count,)."""
-    if num_classes == 0:
-        return None
-    if label is not None:
-        return np.full(count, label, dtype=np.int64)
-    return np.arange(first, first + count, dtype=np.int64) % num_classes
-
-
 def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
     """Generate shard k, write it whole under its name, and return its index entry."""
     first, count = job.first(k), job.count(k)
-    info = sampler.model_info
-    z = latent(count, info.latent_dim, job.seed, first=first)  # (count, latent_dim)
-    labels = shard_labels(info.num_classes, job.label, first, count)
-    pixels = sampler.pixels(z, labels)  # (count, H, W) or (count, H, W, C)
+    # (count, H, W) or (count, H, W, C), and the int64 (count,) labels they were made with (None: unconditional)
+    pixels = sampler.sample(count, job.seed, job.label, job.truncation, first=first)
+    labels = sampler.labels(count, job.label, first)
     path = folder / job.name(k)
     if not folder.is_dir():  # deleted or moved while the job ran: never recreate it half full
         raise UserError(f"-o {folder}: the folder went away while the job ran; rerun the job")
@@ -157,7 +147,7 @@ def worker_threads(workers: int, threads: int | None) -> int:
 
 
 def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None, shard_size: int,
-            shard_format: str, workers: int) -> str:
+            shard_format: str, workers: int, truncation: float | None = None) -> str:
     """Write (or finish) the job in ``folder`` with ``sampler``'s backend; returns the summary line.
 
     ``sampler`` is the parent's, built with ``worker_threads`` threads; with one worker it writes the
@@ -165,8 +155,10 @@ def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None
     """
     # Each worker holds up to two shards at once (its own and the next one queued).
     check_fits_in_memory(min(shard_size, n) * 2 * max(workers, 1), sampler.model_info)
+    sampler.latent(0, seed, truncation)  # refuses a bad seed or truncation before anything is written
     info = sampler.info()
-    job = Job(sampler.sha256, n, seed, shard_size, shard_format, label, info["backend"], info["provider"])
+    job = Job(sampler.sha256, n, seed, shard_size, shard_format, label, info["backend"], info["provider"],
+              truncation)
     with _locked(folder) as lock:
         kept = _verified_shards(folder, job)
         todo = [k for k in range(job.shard_count) if k not in kept]
@@ -187,7 +179,8 @@ def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None
                 bar.set_postfix_str(f"{written / (time.perf_counter() - start):.0f} samples/s")
         bar.close()
     elapsed = time.perf_counter() - start
-    return (f"{folder}: {n} images (seed {seed}) in {job.shard_count} shards of {shard_size}: {len(todo)} written "
+    truncated = "" if truncation is None else f", truncation {truncation}"
+    return (f"{folder}: {n} images (seed {seed}{truncated}) in {job.shard_count} shards of {shard_size}: {len(todo)} written "
             f"in {elapsed:.1f} s at {written / max(elapsed, 1e-9):.0f} samples/s, {len(kept) - len(todo)} verified and "
             f"kept ({info['backend']}, {info['provider']}, {workers} worker(s) x {info['threads']} thread(s))")
 
@@ -206,7 +199,8 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                                initargs=(sampler.data, info["backend"], sampler.device, info["threads"]))
     try:
-        with _interrupt_between_batches() as interrupted:
+        # a signal only sets the flag, read between batches (see signal_flag)
+        with signal_flag() as received:
             queue, pending = iter(todo), set()
             while True:
                 # Two shards per worker in the pool: each has the next at hand, and an interrupted job
@@ -216,33 +210,13 @@ def _finished_shards(sampler: Sampler, job: Job, todo: list[int], folder: Path, 
                 if not pending:
                     return
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                if interrupted:
-                    raise KeyboardInterrupt if interrupted[0] == signal.SIGINT else Terminated(interrupted[0])
+                if (signum := received()) is not None:
+                    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
                 if done:
                     yield [future.result() for future in done]
     finally:
         # On an error or Ctrl-C, do not wait for the shards in flight: a rerun redoes them.
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-@contextlib.contextmanager
-def _interrupt_between_batches() -> Iterator[list[int]]:
-    """Ctrl-C, SIGTERM and SIGHUP only set a flag while the pool runs; the loop raises KeyboardInterrupt (or
-    Terminated) between batches.
-
-    A KeyboardInterrupt raised anywhere could land inside concurrent.futures' locking (wait() takes
-    every pending future's lock) and leave a lock held, and the pool's manager thread then hangs at exit.
-    """
-    received: list[int] = []
-    raising = (signal.default_int_handler, raise_terminated)  # the handlers that would raise mid-wait
-    ours = {s: h for s in (signal.SIGINT, *TERMINATING) if (h := signal.getsignal(s)) in raising}
-    for s in ours:  # an ignored signal, or one that is not ours to change, stays as it is
-        signal.signal(s, lambda signum, frame: received.append(signum))
-    try:
-        yield received
-    finally:
-        for s, handler in ours.items():
-            signal.signal(s, handler)
 
 
 _worker_sampler: Sampler | None = None  # one per worker process, built by _start_worker
@@ -265,49 +239,18 @@ def _worker_shard(job: Job, k: int, folder: Path) -> dict:
     return write_shard(_worker_sampler, job, k, folder)
 
 
-class _locked:
-    """Hold FOLDER/.lock (flock) so that two jobs never write one folder; the kernel frees it when the
-    holder dies, so a killed job never blocks its rerun. Also clears the leftovers of writes cut short."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def __enter__(self) -> "_locked":
-        import fcntl  # POSIX; imported here so that the rest of gan-sample works without it
-
-        folder = self.folder
-        if folder.exists() and not folder.is_dir():
-            raise UserError(f"-o {folder}: exists and is not a folder; a --shard-size job writes a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.file = open(folder / LOCK, "ab")
-        except OSError as e:
-            raise UserError(f"-o {folder}: cannot write there ({e.strerror or e})") from None
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            raise UserError(f"-o {folder}: another gan-sample job is writing there; wait for it or use another "
-                            "folder") from None
-        # the leftovers of writes cut short: atomic_write's temp files, new_folder's staging folders
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[FolderLock]:
+    """Hold FOLDER/.lock so that two jobs never write one folder, and clear the leftovers of writes cut
+    short: atomic_write's temp files, new_folder's staging folders."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"-o {folder}: exists and is not a folder; a --shard-size job writes a folder")
+    with FolderLock(folder, f"-o {folder}", "another gan-sample job is writing there; wait for it or use another "
+                    "folder") as lock:
         for entry in leftover_temp_files(folder, lambda name: name == INDEX or SHARD_NAME.fullmatch(name),
                                          folders=True):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        return self
-
-    def check(self) -> None:
-        """A ``UserError`` unless the folder's .lock is still the file this job locked: a folder deleted or
-        moved while the job ran must not be recreated with an index over shards that are not there."""
-        try:
-            here = os.stat(self.folder / LOCK)
-        except OSError:
-            here = None
-        if here is None or not os.path.samestat(here, os.fstat(self.file.fileno())):
-            raise UserError(f"-o {self.folder}: the folder was deleted or moved while the job ran; its index is "
-                            "not written, rerun the job")
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()  # closing releases the flock
+        yield lock
 
 
 def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
@@ -317,13 +260,14 @@ def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
     """
     path = folder / INDEX
     if not path.exists():
-        if any(entry.name != LOCK for entry in folder.iterdir()):
+        if holds_files(folder):
             raise UserError(f"-o {folder}: holds files but no {INDEX}; give a new or empty folder, or the folder "
                             "of an earlier --shard-size job to finish it")
         return {}
     try:
         index = json.loads(path.read_text())
-        recorded = {name: index[name] for name in (field.name for field in fields(Job))}
+        recorded = {field.name: index[field.name] if field.default is MISSING else index.get(field.name, field.default)
+                    for field in fields(Job)}
         entries = [(entry["first"] // job.shard_size, entry) for entry in index["shards"] if _is_entry(entry, job)]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path}: not a gan-sample shard index ({e.__class__.__name__}: {e}); use a new "
@@ -351,7 +295,7 @@ def _is_entry(entry: object, job: Job) -> bool:
             and entry.get("count") == job.count(first // job.shard_size) and isinstance(entry.get("sha256"), str))
 
 
-def _write_index(lock: _locked, job: Job, shards: dict[int, dict]) -> None:
+def _write_index(lock: FolderLock, job: Job, shards: dict[int, dict]) -> None:
     lock.check()
     folder = lock.folder
     index = {"onnxgan_shards": INDEX_VERSION, **asdict(job), "shard_count": job.shard_count,

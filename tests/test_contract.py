@@ -1,6 +1,6 @@
 """Both readers of model.onnx keep one contract (docs/onnx-contract.md): every mutation of a valid
 model's metadata or graph interface goes through ``Sampler(backend="onnxruntime")`` (runtime/contract.py)
-and ``_native.Model.from_bytes`` (cpp/src/metadata.cpp, validate.cpp); both must accept it, or both
+and ``_native.Model.from_bytes`` (cpp/src/metadata.cpp, graph_interface.cpp); both must accept it, or both
 refuse it for the same reason: ``<subject> '<name>' <verdict>``. Also: Python maps pixels through the
 model's value_range on both backends, and random metadata texts get one verdict from both readers."""
 from __future__ import annotations

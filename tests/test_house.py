@@ -1,4 +1,4 @@
-"""The house's arrows (README's Layout): every module of every room, read with ``ast``, imports only
+"""The house's arrows (README's Map): every module of every room, read with ``ast``, imports only
 what its room may. runtime: no train, export, torch or onnx (the base install has neither); train: no
 runtime or export; quality (serves train and runtime): no torch, onnx or other room; the package root
 (src/onnxgan): no room and no torch. export may read train and runtime."""

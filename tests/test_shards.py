@@ -1,6 +1,7 @@
 """Sharded sampling jobs (runtime/shards.py through gan-sample --shard-size): each shard is its rows of
 ``Sampler.sample(n, seed)``, the index describes the files, a rerun keeps verified shards and redoes
-the rest, a different job is refused, and a SIGKILLed job finishes byte for byte on its rerun."""
+the rest, a different job is refused, truncated jobs too, and a SIGKILLed job finishes byte for byte on
+its rerun."""
 from __future__ import annotations
 
 import hashlib
@@ -66,7 +67,7 @@ def test_index_describes_the_files(tmp_path, tiny_model):
     assert {key: value for key, value in saved.items() if key != "shards"} == {
         "onnxgan_shards": 1, "model_sha256": hashlib.sha256(tiny_model.read_bytes()).hexdigest(), "n": 12,
         "seed": 2**64 - 1, "shard_size": 5, "format": "npz", "label": None, "backend": info["backend"],
-        "provider": info["provider"], "shard_count": 3, "complete": True}
+        "provider": info["provider"], "truncation": None, "shard_count": 3, "complete": True}
     assert [(s["file"], s["first"], s["count"]) for s in saved["shards"]] == [
         ("shard_00000.npz", 0, 5), ("shard_00001.npz", 5, 5), ("shard_00002.npz", 10, 2)]
     for shard in saved["shards"]:
@@ -108,6 +109,45 @@ def test_conditional_labels_follow_the_global_index(tmp_path):
     assert index(tmp_path / "fixed")["label"] == 2
 
 
+@pytest.mark.parametrize("label", [None, "c1"])
+def test_sample_from_first_is_a_slice_of_sample(tmp_path, label):
+    model, _ = conditional_model(tmp_path / "c.onnx")
+    sampler = Sampler(model)
+    full = sampler.sample(10, seed=3, labels=label, truncation=0.6)  # (10, H, W)
+    for first, count in [(0, 10), (1, 4), (4, 3), (9, 1), (10, 0)]:
+        np.testing.assert_array_equal(sampler.sample(count, 3, label, 0.6, first=first), full[first:first + count],
+                                      err_msg=f"label {label}, images [{first}, {first + count})")
+    np.testing.assert_array_equal(sampler.labels(3, None, first=4), [1, 2, 0])  # 3 classes, global index 4..6
+
+
+def test_truncated_shards_hold_their_rows_of_truncated_sample(tmp_path):
+    model, _ = conditional_model(tmp_path / "c.onnx")
+    result = run_sample(model, "-n", 8, "--shard-size", 3, "--truncation", 0.5, "-o", tmp_path / "job")
+    assert result.exit_code == 0, result.output
+    assert "8 images (seed 0, truncation 0.5) in 3 shards" in result.stdout
+    shards = []
+    for k in range(3):
+        with np.load(tmp_path / "job" / f"shard_{k:05d}.npz") as shard:
+            np.testing.assert_array_equal(shard["labels"], np.arange(3 * k, min(3 * k + 3, 8)) % 3)
+            shards.append(shard["images"])
+    images = np.concatenate(shards)
+    np.testing.assert_array_equal(images, Sampler(model).sample(8, truncation=0.5))
+    assert not np.array_equal(images, Sampler(model).sample(8))  # the truncation took effect
+    assert index(tmp_path / "job")["truncation"] == 0.5
+
+
+def test_an_index_from_before_truncation_reads_as_untruncated(tmp_path, tiny_model):
+    job = tmp_path / "job"
+    args = (tiny_model, "-n", 10, "--shard-size", 5, "-o", job)
+    assert run_sample(*args).exit_code == 0
+    old = index(job)
+    del old["truncation"]  # as an index written before shard jobs took --truncation
+    (job / "index.json").write_text(json.dumps(old))
+    result = run_sample(*args)
+    assert result.exit_code == 0, result.output
+    assert "0 written" in result.stdout and "2 verified and kept" in result.stdout
+
+
 def test_rerun_keeps_verified_shards_and_redoes_the_rest(tmp_path, tiny_model):
     job = tmp_path / "job"
     args = (tiny_model, "-n", 20, "--shard-size", 5, "-o", job)
@@ -134,6 +174,7 @@ def test_rerun_keeps_verified_shards_and_redoes_the_rest(tmp_path, tiny_model):
     (["--seed", 1], "seed 0 there, 1 now"),
     (["--shard-size", 4], "shard_size 5 there, 4 now"),
     (["--format", "png"], "format 'npz' there, 'png' now"),
+    (["--truncation", 0.7], "truncation None there, 0.7 now"),
     ([], "model_sha256 "),  # with another model file
 ])
 def test_a_different_job_in_the_same_folder_is_refused(tmp_path, tiny_model, change, message):
@@ -189,6 +230,30 @@ def test_a_killed_job_finishes_byte_for_byte_on_rerun(tmp_path, tiny_model):
     for shard in resumed["shards"]:
         assert hashlib.sha256((job / shard["file"]).read_bytes()).hexdigest() == shard["sha256"], shard["file"]
     assert sorted(os.listdir(job)) == sorted(os.listdir(fresh))  # no temp file left behind
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_pool_job_between_batches(tmp_path, tiny_model, signum, code):
+    """Ctrl-C or SIGTERM to the installed gan-sample (2 workers) only sets the house's signal flag
+    (onnxgan.jobs), read between batches: one line, its exit code, the workers gone, and an index whose
+    every shard is on disk as recorded."""
+    job = tmp_path / "job"
+    command = [str(BIN / "gan-sample"), str(tiny_model), "-n", "60000", "--shard-size", "500", "--workers", "2"]
+    process = subprocess.Popen([*command, "-o", str(job)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ((job / "index.json").exists() and len(index(job)["shards"]) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, "the job ended before any shard was recorded"
+        time.sleep(0.01)
+    workers = _children(process.pid)
+    process.send_signal(signum)
+    stderr = process.communicate(timeout=60)[1]
+    # one line (after Ctrl-C click first ends the terminal's "^C" line with an empty one)
+    assert process.returncode == code and len(stderr.strip().splitlines()) == 1 and "gan-sample: error:" in stderr, stderr
+    _wait_until_gone(workers)
+    stopped = index(job)
+    assert not stopped["complete"], "the job finished before the signal; give it more shards"
+    for shard in stopped["shards"]:
+        assert hashlib.sha256((job / shard["file"]).read_bytes()).hexdigest() == shard["sha256"], shard["file"]
 
 
 def _children(pid: int) -> list[int]:

@@ -2,9 +2,8 @@
 on signals.
 
 A run folder belongs to one run: a new run needs a missing or empty folder, a resumed run writes only into
-the folder it resumes (or a missing or empty one), and the process training holds RUN/.lock (flock) so
-that no second gan-train writes there at the same time. The kernel frees the lock when its holder dies,
-so a killed run never blocks its resume.
+the folder it resumes (or a missing or empty one), and the process training holds RUN/.lock (the
+house's folder lock, onnxgan.jobs) so that no second gan-train writes there at the same time.
 """
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,14 +18,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from onnxgan.errors import TERMINATING, UserError
+from onnxgan.errors import UserError
 from onnxgan.files import atomic_write, leftover_temp_files
 from onnxgan.images import grid, save_png, to_uint8
+from onnxgan.jobs import LOCK, FolderLock, holds_files, signal_flag
 
 from .checkpoint import save_checkpoint
 from .report import read_metrics  # report.py imports matplotlib only when it draws
 
-LOCK = ".lock"  # in the run folder; held (flock) while a process trains there
 # The files a run writes through atomic_write, by folder: their leftover temp files are ours to delete.
 OWN_FILES = {".": re.compile(r"config\.json|metrics\.jsonl|curves\.png|report\.html"),
              "checkpoints": re.compile(r"last\.pt|best\.pt|step_[0-9]+\.pt"),
@@ -69,7 +67,7 @@ def check_run_dir(run_dir: Path, resumes: Path | None = None) -> None:
         raise UserError(f"--out {run_dir} is a file, not a folder")
     if resumes is not None and run_dir.is_dir() and resumes.is_dir() and run_dir.samefile(resumes):
         return
-    if _holds_files(run_dir):
+    if holds_files(run_dir):
         if (run_dir / "checkpoints" / "last.pt").exists() and resumes is None:
             raise UserError(f"{run_dir} already holds a trained run; continue it with --resume {run_dir} "
                             "or choose another --out")
@@ -88,16 +86,6 @@ def resumed_run(resume: str) -> Path:
     return path.parent.parent if path.is_file() and path.parent.name == "checkpoints" else path
 
 
-def _holds_files(folder: Path) -> bool:
-    """True when ``folder`` has an entry other than our lock (a missing folder holds none)."""
-    try:
-        return any(entry.name != LOCK for entry in folder.iterdir())
-    except (FileNotFoundError, NotADirectoryError):  # missing, or under a file: creating it will say so
-        return False
-    except OSError as e:
-        raise UserError(f"cannot read {folder}: {e.strerror or e}") from None
-
-
 @contextmanager
 def locked_run_dir(run_dir: Path, resumes: Path | None = None, writes: bool = True,
                    created: bool = False) -> Iterator[Path]:
@@ -108,53 +96,26 @@ def locked_run_dir(run_dir: Path, resumes: Path | None = None, writes: bool = Tr
     if not writes:
         yield run_dir
         return
-    import fcntl  # POSIX; imported here so that the module imports everywhere
-
     check_run_dir(run_dir, resumes)
     created = created or not run_dir.exists()
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(run_dir / LOCK, "ab")
-    except OSError as e:
-        raise UserError(f"cannot write {run_dir}: {e.strerror or e}") from None
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"{run_dir}: another gan-train process is writing this run; wait for it to end "
-                            "(or stop it) and resume then") from None
+    with FolderLock(run_dir, str(run_dir), "another gan-train process is writing this run; wait for it to end "
+                    "(or stop it) and resume then"):
         try:
             check_run_dir(run_dir, resumes)
             yield run_dir
         except BaseException:
-            if created and not _holds_files(run_dir):
+            if created and not holds_files(run_dir):
                 with contextlib.suppress(OSError):
                     (run_dir / LOCK).unlink()
                     run_dir.rmdir()
             raise
 
 
-@contextmanager
-def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Turn SIGINT, SIGTERM and SIGHUP (TERMINATING) into a flag read between steps, so a checkpoint is
-    never half a step (the loop exits 130 for SIGINT, else 128 + the signal's number).
-
-    Yields a function returning the signal number received, or None. A second Ctrl-C while the first
-    is being handled falls through to Python's default (KeyboardInterrupt).
-    """
-    received: list[int] = []
-
-    def handler(signum, frame):
-        if received and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        received.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, *TERMINATING)}
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+def stop_on_signals() -> contextlib.AbstractContextManager[Callable[[], int | None]]:
+    """The training loop's signal flag (onnxgan.jobs.signal_flag), read between steps so that a checkpoint
+    is never half a step (the loop exits 130 for SIGINT, else 128 + the signal's number). A second Ctrl-C
+    while the first is handled stops at once (KeyboardInterrupt): a step can be long."""
+    return signal_flag(second_interrupt_raises=True)
 
 
 class RunFiles:

@@ -1,5 +1,5 @@
 // The library's internal error: a status code from sampler.h plus a message. Thrown inside the
-// library, caught at the C ABI (sampler.cpp), never let across it.
+// library, caught at the C ABI (c_abi.cpp), never let across it.
 #ifndef ONNXGAN_ERROR_H
 #define ONNXGAN_ERROR_H
 

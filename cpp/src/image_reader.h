@@ -1,6 +1,6 @@
 // Reading the image ops of conv generators (Conv, ConvTranspose, Resize, Upsample) into ImageSteps
 // (plan.h): every attribute checked against what the forward pass (conv.h) runs, anything else refused
-// with the node named. validate.cpp walks the graph and hands these functions the constants they read.
+// with the node named. plan.cpp walks the graph and hands these functions the constants they read.
 #ifndef ONNXGAN_IMAGE_READER_H
 #define ONNXGAN_IMAGE_READER_H
 
@@ -19,7 +19,7 @@ struct ImageLimits {
   static constexpr int64_t kMaxImageValues = int64_t(1) << 22;
 };
 
-// The node's refusal, "node '<name>' (<op>): <why>" (defined in validate.cpp).
+// The node's refusal, "node '<name>' (<op>): <why>" (defined in plan.cpp).
 [[noreturn]] void refuse_node(const onnx::Node &node, const std::string &why);
 
 // Conv or ConvTranspose reading an image of dims `in` (C, H, W); weight_dims and weight as the file

@@ -1,5 +1,5 @@
 // The validated, backend-neutral description of a generator: dense layers, then (conv generators)
-// steps on images. What validate.cpp (with image_reader.cpp) extracts from an ONNX graph and what the
+// steps on images. What plan.cpp (with image_reader.cpp) extracts from an ONNX graph and what the
 // forward pass (network.h, conv.h) packs and runs.
 #ifndef ONNXGAN_PLAN_H
 #define ONNXGAN_PLAN_H

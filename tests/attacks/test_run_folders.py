@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from attack_tools import TRAIN, assert_refused, invoke, snapshot
+from onnxgan.jobs import LOCK
 from onnxgan.train import run_files
 from onnxgan.train.cli import main as gan_train
 
@@ -67,7 +68,7 @@ def test_a_folder_of_another_run_or_of_the_user_is_refused_untouched(world, name
 
 def test_a_second_process_on_a_training_run_is_refused(world):
     """The first process holds A/.lock (here: this test, as another process would); resuming A waits for it."""
-    with open(world / "A" / run_files.LOCK, "ab") as lock:
+    with open(world / "A" / LOCK, "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         before = snapshot(world)
         assert_refused(invoke(gan_train, ["--resume", "A", "--steps", "4"]), "gan-train", 2,
