@@ -1,8 +1,9 @@
 """``gan-train``: options -> (ModelConfig, TrainConfig) -> the loop, or a resumed run.
 
-Resuming takes every setting from the checkpoint; only the schedule (--steps/--epochs, the
---*-every options) and --device may change, and asking to change anything else is an error rather
-than a silent surprise.
+Resuming takes every setting from the checkpoint; only the schedule (--steps, --epochs, --log-every,
+--sample-every, --ckpt-every, --eval-every), the scoring (--eval-samples, --eval-real, --inception),
+--device, --cuda-graph and --out may change (CHANGEABLE_ON_RESUME), and asking to change anything else
+is an error rather than a silent surprise.
 """
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option("--list-presets", is_flag=True, expose_value=False, is_eager=True, callback=_list_presets,
               help="List the presets and exit.")
 @click.option("--model", default=_model_default("model"), show_default=True, metavar="|".join(MODEL_NAMES),
-              help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs).")
+              help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs), "
+                   "dcgan-upsample (the Keras DCGAN: upsampling + convs), dcgan-fc (the PaddlePaddle DCGAN: fc layers "
+                   "+ transposed convs).")
 @_train_option("data", "mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
                        "or a .npy/.npz array.")
 @_train_option("image_size", "A folder of images: resize each (shorter side to N, bicubic) and crop its centre to "
