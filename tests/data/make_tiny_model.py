@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: conftest.py's checkpoint writer
+sys.path.insert(0, str(HERE.parent))  # tests/: the kit's checkpoint writer (kit.py)
 
 from kit import TINY_MODEL, tiny_config, write_checkpoint  # noqa: E402
 
