@@ -27,6 +27,7 @@ import numpy as np
 from onnxgan.errors import UserError, first_line
 
 LEGACY_MAGIC, LEGACY_PROTOCOL = 0x1950A86A20F9469CFC6C, 1001
+MAX_BYTES = 2 * 2**30  # read whole into memory: a larger file is not weights this reader is for
 STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
                   "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
                   "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
@@ -60,6 +61,8 @@ class _Tensor:
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride)) if all(self.size) else -1
         if last >= self.storage.numel:
             raise ValueError(f"{name}: the view reaches element {last} of a {self.storage.numel}-element storage")
+        if int(np.prod(self.size, dtype=object)) > self.storage.numel:  # stride 0 would copy a storage many times
+            raise ValueError(f"{name}: {self.size} elements from a {self.storage.numel}-element storage")
         base = self.storage.array
         if not all(self.size):
             return np.zeros(self.size, base.dtype)
@@ -112,6 +115,11 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """``path`` (torch.save of a dict of tensors, either layout) -> {name: numpy array}."""
     path = Path(path)
     try:
+        if not path.is_file():  # a named pipe would block, a folder is no file
+            raise PthError(path, "not a regular file")
+        if path.stat().st_size > MAX_BYTES:
+            raise PthError(path, f"{path.stat().st_size / 2**30:.1f} GiB; a state dict here is at most "
+                                 f"{MAX_BYTES / 2**30:.0f} GiB (pytorch-fid's Inception weights: 91 MB)")
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:

@@ -70,17 +70,23 @@ def train(epochs: int, batch_size: int, lr: float, seed: int) -> MnistClassifier
         total = 0.0
         for step in range(steps_per_epoch):
             batch = order[step * batch_size : (step + 1) * batch_size]
-            dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
-            _, logits = model(torch.roll(images[batch], shifts=(dy, dx), dims=(2, 3)))
-            loss = F.cross_entropy(logits, labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            total += shifted_step(model, optimizer, images[batch], labels[batch], generator).item()
             schedule.step()
-            total += loss.item()
         print(f"epoch {epoch + 1}/{epochs}: loss {total / steps_per_epoch:.4f} ({time.perf_counter() - start:.0f} s)",
               file=sys.stderr)
     return model.eval()
+
+
+def shifted_step(model: MnistClassifier, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                 labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One optimiser step on images (B, 1, 28, 28) all shifted by one draw of up to 2 pixels; the loss."""
+    dy, dx = torch.randint(-2, 3, (2,), generator=generator).tolist()
+    _, logits = model(torch.roll(images, shifts=(dy, dx), dims=(2, 3)))
+    loss = F.cross_entropy(logits, labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 def export(model: MnistClassifier) -> bytes:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -111,9 +112,9 @@ def bad_cases(tmp_path):
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()
-    Image.new("L", (4, 4)).save(mixed / "a.png")
+    Image.new("L", (3, 3)).save(mixed / "a.png")
     Image.new("L", (5, 4)).save(mixed / "b.png")
-    cases.append(("mixed sizes", mixed, mixed / "b.png", "one size"))
+    cases.append(("mixed sizes under 4 pixels", mixed, mixed, "pass --image-size N"))
 
     garbage = tmp_path / "garbage" / "x.png"
     garbage.parent.mkdir()
@@ -138,3 +139,48 @@ def test_idx_reader_rejects_trailing_bytes(tmp_path):
     path.write_bytes(idx_bytes(np.arange(4)) + b"junk")
     with pytest.raises(DataError, match="after the declared data"):
         read_idx(path)
+
+
+def test_folders_of_mixed_sizes_and_modes_are_fitted_and_converted(tmp_path):
+    """--image-size N: shorter side to N, centre crop; --channels forces grey or RGB; without them, mixed
+    sizes are fitted to the smallest side (a multiple of 4) and one colour image makes the set RGB."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, 6:34] = (255, 0, 0)  # red between black edges: the centre crop (source columns 10-30) is all red
+    Image.fromarray(wide).save(folder / "a_wide.png")
+    Image.fromarray(np.full((30, 10), 200, np.uint8)).save(folder / "b_tall_grey.png")
+    Image.fromarray(np.full((24, 24, 4), 90, np.uint8), "RGBA").save(folder / "c_rgba.png")
+
+    fitted = load_dataset(str(folder), image_size=16)
+    assert fitted.images.shape == (3, 3, 16, 16)
+    assert (fitted.images[0, 0] > 250).all() and (fitted.images[0, 1:] < 5).all()  # all red, no black edge
+    assert (fitted.images[1] == 200).all()  # grey tiled to RGB
+    grey = load_dataset(str(folder), image_size=8, channels=1)
+    assert grey.images.shape == (3, 1, 8, 8) and grey.images[1].min() == 200
+    as_found = load_dataset(str(folder))
+    assert as_found.images.shape == (3, 3, 8, 8) and "fitted to 8x8" in as_found.source  # smallest side 10 -> 8
+    with pytest.raises(DataError, match="apply to folders of images"):
+        load_dataset("mnist", image_size=16)
+
+
+def test_colour_or_large_data_defaults_to_a_conv_g_and_dry_run_says_why(tmp_path):
+    from click.testing import CliRunner
+
+    from onnxgan.train.cli import main as gan_train
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, size in enumerate([(40, 30), (36, 52), (64, 64)]):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    dry = CliRunner().invoke(gan_train, ["--data", str(folder), "--dry-run", "--out", str(tmp_path / "r")])
+    assert dry.exit_code == 0, dry.output
+    printed = json.loads(dry.stdout)
+    assert printed["model"]["name"] == "dcgan" and printed["model"]["image_shape"] == [3, 28, 28]
+    assert printed["model_choice"].startswith("dcgan: the data is 3x28x28 (colour)")
+    assert "model dcgan" in dry.stderr
+    chosen = CliRunner().invoke(gan_train, ["--data", str(folder), "--model", "mlp", "--channels", "1",
+                                            "--image-size", "32", "--dry-run", "--out", str(tmp_path / "r")])
+    assert json.loads(chosen.stdout)["model"]["name"] == "mlp" and json.loads(chosen.stdout)["model_choice"] is None
+    mnist = CliRunner().invoke(gan_train, ["--dry-run", "--out", str(tmp_path / "r")])
+    assert json.loads(mnist.stdout)["model"]["name"] == "mlp-bn" and "model " not in mnist.stderr

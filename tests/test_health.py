@@ -133,3 +133,17 @@ def test_a_healthy_tiny_run_is_not_failed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "This run failed" not in (run / "report.html").read_text()
     assert "report:" in result.stdout
+
+
+def test_a_failed_run_resumed_past_its_failure_is_judged_anew(tmp_path):
+    from onnxgan.train.report import write_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": 10, "d_loss": 0.0, "g_loss": 9.0, "D(x)": 1.0, "D(G(z))": 0.0},
+            {"step": 10, "run_failed": ["since step 2: D wins outright"]}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert "This run failed" in write_report(run).read_text()
+    resumed = rows + [{"step": 20, "d_loss": 1.2, "g_loss": 0.9, "D(x)": 0.6, "D(G(z))": 0.4}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in resumed))
+    assert "This run failed" not in write_report(run).read_text()

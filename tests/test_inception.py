@@ -122,6 +122,16 @@ def test_reader_refuses_damaged_files(tmp_path, damage, message):
         load_state_dict(path)
 
 
+def test_reader_refuses_views_that_repeat_a_storage(tmp_path):
+    """A stride-0 view of 4 elements declaring 4 x 10^12 of them would make a 16 TB copy."""
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.ones(4, 1, 1)[:, :1].expand(4, 10**6, 10**6)}, path)
+    with pytest.raises(PthError, match="elements from a 4-element storage"):
+        load_state_dict(path)
+    with pytest.raises(PthError, match="not a regular file"):
+        load_state_dict(tmp_path)
+
+
 def test_other_weights_are_refused_by_name(tmp_path, network):
     model, _ = network
     weights = {k: v.numpy() for k, v in model.state_dict().items()}
@@ -247,3 +257,44 @@ def test_gan_eval_without_weights_says_what_to_pass(tmp_path):
     run = gan_eval(str(TINY_DCGAN), "-n", "10", cache=tmp_path)
     assert run.returncode == 0
     assert "for FID on any images pass --real DATA with --inception pt_inception" in run.stdout
+
+
+def rgb_data(path: Path, count: int = 128) -> Path:
+    """A seeded .npz of RGB 8x8 pictures (N, H, W, C): data that is not MNIST-shaped."""
+    images = np.random.default_rng(3).integers(0, 256, (count, 8, 8, 3), dtype=np.uint8)
+    np.savez(path, images=images)
+    return path
+
+
+@pytest.mark.slow
+def test_training_on_rgb_data_scores_in_inception_features_by_default(tmp_path, network):
+    from click.testing import CliRunner
+
+    from onnxgan.train.cli import main as gan_train
+
+    out = tmp_path / "run"
+    args = ["--data", str(rgb_data(tmp_path / "rgb.npz")), "--model", "dcgan", "--g-hidden", "8,4", "--d-hidden",
+            "4,8", "--batch-size", "16", "--steps", "4", "--eval-every", "4", "--eval-samples", "100",
+            "--inception", str(network[1]), "--out", str(out)]
+    result = CliRunner().invoke(gan_train, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    scored = [row for row in rows if "fid" in row]
+    assert len(scored) == 1 and scored[0]["step"] == 4
+    assert scored[0]["features"] == "Inception-v3 pool3 (pytorch-fid)" and scored[0]["real_n"] == 100
+    assert 0 <= scored[0]["recall"] <= 1 and 0 <= scored[0]["precision"] <= 1  # for the failure warnings
+
+
+def test_training_without_weights_says_what_to_pass_and_on_refuses(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from onnxgan.train.cli import main as gan_train
+
+    monkeypatch.setenv("ONNXGAN_CACHE", str(tmp_path / "empty-cache"))
+    args = ["--data", str(rgb_data(tmp_path / "rgb.npz")), "--model", "dcgan", "--g-hidden", "8,4", "--d-hidden",
+            "4,8", "--batch-size", "16", "--steps", "2", "--eval-every", "2", "--eval-samples", "100"]
+    quiet = CliRunner().invoke(gan_train, [*args, "--out", str(tmp_path / "a")])
+    assert quiet.exit_code == 0 and "pass --inception pt_inception-2015-12-05-6726825d.pth" in quiet.stderr
+    refused = CliRunner().invoke(gan_train, [*args, "--eval-real", "--out", str(tmp_path / "b")])
+    assert refused.exit_code == 2 and "--eval-real on needs Inception weights" in refused.stderr
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())  # nothing written

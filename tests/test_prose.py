@@ -58,9 +58,6 @@ def test_readme_lists_the_settings_a_resume_may_change():
     assert resume_prose_errors(prose) == []
 
 
-@pytest.mark.xfail(strict=True, reason="stale in train/cli.py (issue 23's file): its docstring omits --out, "
-                   "--eval-samples and --cuda-graph, and its --*-every also covers --reg-every, which may not "
-                   "change; the lead fixes it, then drops this mark")
 def test_train_cli_docstring_lists_the_settings_a_resume_may_change():
     assert resume_prose_errors(paragraph(train_cli.__doc__, "Resuming takes every setting")) == []
 
@@ -91,8 +88,6 @@ def test_the_model_names_are_the_registry():
     assert tuple(ARCHITECTURES) == train_cli.MODEL_NAMES
 
 
-@pytest.mark.xfail(strict=True, reason="stale in train/cli.py (issue 23's file): --model's help names 3 of the "
-                   "5 models; the lead fixes it, then drops this mark")
 def test_model_help_names_every_model():
     assert models_missing(model_help()) == []
 

@@ -1,8 +1,9 @@
 """``gan-train``: options -> (ModelConfig, TrainConfig) -> the loop, or a resumed run.
 
-Resuming takes every setting from the checkpoint; only the schedule (--steps/--epochs, the
---*-every options) and --device may change, and asking to change anything else is an error rather
-than a silent surprise.
+Resuming takes every setting from the checkpoint; only the schedule (--steps, --epochs, --log-every,
+--sample-every, --ckpt-every, --eval-every), the scoring (--eval-samples, --eval-real, --inception),
+--device, --cuda-graph and --out may change (CHANGEABLE_ON_RESUME), and asking to change anything else
+is an error rather than a silent surprise.
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from onnxgan.errors import UserError
 
 from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
-from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, EMA_BN, INITS,
-                     LOSSES, MODEL_NAMES, ModelConfig, TrainConfig)
+from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, EMA_BN,
+                     EVAL_REAL, INITS, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig, model_for_data)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
 from .loop import DEFAULT_STEPS, train
 from .presets import PRESETS, SCHEDULE, apply_preset, preset_table
 from .run_files import check_run_dir, default_run_dir, locked_run_dir, resumed_run
+from .scoring import inception_weights
 
 MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hidden", "d_hidden": "d_hidden",
                  "d_dropout": "d_dropout", "d_spectral_norm": "d_spectral_norm", "d_mbstd": "d_mbstd_group",
@@ -34,7 +36,7 @@ MODEL_OPTIONS = {"model": "name", "latent_dim": "latent_dim", "g_hidden": "g_hid
 RECORDS = ("preset", "preset_overrides")  # TrainConfig fields set from --preset, not options of their own
 TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in RECORDS)
 CHANGEABLE_ON_RESUME = {"steps", "epochs", "device", "log_every", "sample_every", "ckpt_every", "out",
-                        "eval_every", "eval_samples", "cuda_graph"}
+                        "eval_every", "eval_samples", "eval_real", "inception", "cuda_graph"}
 MODEL_DEFAULTS, TRAIN_DEFAULTS = ModelConfig(), TrainConfig()
 
 
@@ -71,9 +73,16 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @click.option("--list-presets", is_flag=True, expose_value=False, is_eager=True, callback=_list_presets,
               help="List the presets and exit.")
 @click.option("--model", default=_model_default("model"), show_default=True, metavar="|".join(MODEL_NAMES),
-              help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs).")
+              help="Architecture: mlp (Keras MLP GAN), mlp-bn (BatchNorm in G), dcgan (transposed convs), "
+                   "dcgan-upsample (the Keras DCGAN: upsampling + convs), dcgan-fc (the PaddlePaddle DCGAN: fc layers "
+                   "+ transposed convs).")
 @_train_option("data", "mnist (bundled, offline), a folder of IDX files or images (one subfolder per class), "
                        "or a .npy/.npz array.")
+@_train_option("image_size", "A folder of images: resize each (shorter side to N, bicubic) and crop its centre to "
+                             "N x N, so pictures of any size train together (0: as found, all of one size).",
+               metavar="N")
+@_train_option("channels", "A folder of images: 1 converts all to grey, 3 all to RGB (0: as found; one colour image "
+                           "makes the set RGB).", metavar="0|1|3")
 @_train_option("steps", f"Optimiser steps to train to [default: {DEFAULT_STEPS} unless --epochs].")
 @_train_option("epochs", "Train for this many passes over the data instead.")
 @_train_option("batch_size")
@@ -126,8 +135,14 @@ def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> No
 @_train_option("ema_bn", "The EMA G's BatchNorm statistics: copied from G each step (copy), or recomputed from "
                          "the EMA G's own activations on 16384 fixed latents whenever it is used (recompute).",
                metavar="|".join(EMA_BN))
-@_train_option("eval_every", "Steps between quality scores (FID etc. on MNIST-shaped data; 0: never).")
-@_train_option("eval_samples", "Samples per quality score.")
+@_train_option("eval_every", "Steps between quality scores of the EMA G (FID etc.; 0: never).")
+@_train_option("eval_samples", "Samples per quality score (and training images they are compared with in "
+                               "Inception features).")
+@_train_option("eval_real", "Score in pytorch-fid's Inception features against the training data; auto: for data "
+                            "that is not MNIST-shaped when the weights are given (--inception or the cached file). "
+                            "A bare --eval-real is on.", metavar="|".join(EVAL_REAL), is_flag=False, flag_value="on")
+@_train_option("inception", "pytorch-fid's Inception weights for --eval-real: a .pth file, or 'download' to fetch them "
+                            "once into the user's cache [default: the cached file].", metavar="WEIGHTS.pth|download")
 @_train_option("amp", "bf16 autocast for forward passes; auto: bf16 on CPUs that multiply bf16 natively (AVX-512 "
                       "BF16, AMX), fp32 elsewhere.", metavar="|".join(AMPS))
 @_train_option("compile", "torch.compile G and D (first steps pay the compile time).")
@@ -159,7 +174,13 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         if preset:  # config.json and checkpoints record the preset and what the command line changed in it
             overridden = tuple(sorted(explicit & (set(PRESETS[preset].options) | SCHEDULE)))
             train_config = dataclasses.replace(train_config, preset=preset, preset_overrides=overridden)
-    data = load_dataset(train_config.data)
+    data = load_dataset(train_config.data, train_config.image_size, train_config.channels)
+    model_choice = None  # why the model is what it is, when the data chose it
+    if resume_state is None and "model" not in explicit and "model" not in (PRESETS[preset].options if preset else {}):
+        name, model_choice = model_for_data(data.image_shape)
+        if name != model_config.name:  # the data moved it off the default recipe: say so
+            click.echo(f"model {model_choice} (--model picks another)", err=True)
+        model_config = dataclasses.replace(model_config, name=name)
     if resume_state is None:
         conditional = options["cond"] if options["cond"] is not None else data.labels is not None
         classes = data.class_names if conditional else ()
@@ -172,12 +193,16 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
         if train_config.augment and min(model_config.image_shape[1:]) < AUGMENT_MIN_SIDE:
             raise UserError(f"--augment needs images of at least {AUGMENT_MIN_SIDE}x{AUGMENT_MIN_SIDE} pixels to move "
                             f"and cut; these are {model_config.image_shape[1]}x{model_config.image_shape[2]}")
-        run_dir = _new_run_dir(train_config, model_config, dry_run)
-        train_config = dataclasses.replace(train_config, out=str(run_dir))
     else:
         check_fits(data, model_config.image_shape, model_config.num_classes)
+    weights = inception_weights(model_config, train_config)  # --eval-real on without weights: refused before any file
+    if resume_state is None:
+        run_dir = _new_run_dir(train_config, model_config, dry_run)
+        train_config = dataclasses.replace(train_config, out=str(run_dir))
     if dry_run:
         click.echo(json.dumps({"model": model_config.to_dict(), "train": train_config.to_dict(),
+                               "model_choice": model_choice,
+                               "inception_weights": None if weights is None else str(weights),
                                "run_dir": str(run_dir), "resume": resume,
                                "data": {"source": data.source, "images": len(data.images)}}, indent=2))
         return

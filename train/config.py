@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from onnxgan.datasets import MAX_IMAGE_SIDE
 from onnxgan.errors import UserError
 
 MODEL_NAMES = ("mlp", "mlp-bn", "dcgan", "dcgan-upsample", "dcgan-fc")
@@ -17,6 +18,7 @@ CONV_MODELS = ("dcgan", "dcgan-upsample", "dcgan-fc")
 AMPS = ("auto", "none", "bf16")  # --amp; trainer.resolve_amp says what auto picks
 EMA_BN = ("copy", "recompute")  # --ema-bn: the EMA G's BatchNorm statistics copied from G, or recomputed
 CUDA_GRAPHS = ("auto", "on", "off")  # --cuda-graph; trainer.resolve_cuda_graph says what auto picks
+EVAL_REAL = ("auto", "on", "off")  # --eval-real; train/scoring.py says what auto picks
 ACTIVATIONS = ("leaky_relu", "relu")
 # torch's defaults, Keras' default, TF's N(0, 0.1) cut at 2 sd, the DCGAN paper's N(0, 0.02) (PaddleGAN's DCGAN)
 INITS = ("torch", "glorot-uniform", "truncated-normal-0.1", "normal-0.02")
@@ -38,6 +40,22 @@ DEFAULT_WIDTHS = {
     # PaddlePaddle DCGAN: G fc width, channels at H/4, channels at H/2; D conv, conv channels, fc width.
     "dcgan-fc": {"g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024), "d_dropout": 0.0},
 }
+
+
+# Above this side, or in colour, the default G is a conv one: an MLP G's output layer grows with the pixels
+# (3x64x64: 12288 x 1024 weights) and shares nothing between neighbouring pixels.
+MLP_MAX_SIDE = 32
+
+
+def model_for_data(image_shape: tuple[int, int, int]) -> tuple[str, str]:
+    """The model a run gets when neither --model nor a preset names one, for (C, H, W) data, and why."""
+    channels, height, width = image_shape
+    shape = f"{channels}x{height}x{width}"
+    if channels == 3 or max(height, width) > MLP_MAX_SIDE:
+        kind = "colour" if channels == 3 else f"larger than {MLP_MAX_SIDE}x{MLP_MAX_SIDE}"
+        return "dcgan", f"dcgan: the data is {shape} ({kind}), so a conv G"
+    return ModelConfig.name, (f"{ModelConfig.name}: the data is {shape} (grey, at most {MLP_MAX_SIDE}x{MLP_MAX_SIDE}), "
+                              "the default recipe's MLP")
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,7 @@ NUMBER_BOUNDS: dict[str, Bound] = {
     "log_every": AT_LEAST_ONE, "sample_every": AT_LEAST_ONE, "ckpt_every": AT_LEAST_ONE, "gp_weight": NON_NEGATIVE,
     "r1": NON_NEGATIVE, "gamma": NON_NEGATIVE, "reg_every": AT_LEAST_ONE, "d_steps": AT_LEAST_ONE,
     "ema_decay": BELOW_ONE, "eval_every": NON_NEGATIVE, "eval_samples": Bound(100, 100_000),
+    "image_size": Bound(0, MAX_IMAGE_SIDE), "channels": Bound(0, 3),  # and not 1..3, not 2: TrainConfig.validate
 }
 OPTION_NAMES = {"d_mbstd_group": "--d-mbstd", "num_classes": "the number of classes", "label_dim": "label_dim",
                 "leaky_slope": "leaky_slope", "d_dropout": "D dropout (--d-dropout)"}
@@ -179,6 +198,8 @@ class TrainConfig:
     """How to train: data, schedule, optimiser, device, outputs."""
 
     data: str = "mnist"
+    image_size: int = 0  # a folder of images: every image resized and centre-cropped to N x N (0: as found)
+    channels: int = 0  # a folder of images: 1 all grey, 3 all RGB (0: as found; any colour image makes all RGB)
     steps: int = 0  # 0 -> derived from epochs
     epochs: int = 0  # 0 with steps 0 -> DEFAULT_STEPS
     batch_size: int = 128
@@ -204,8 +225,12 @@ class TrainConfig:
     d_steps: int = 1  # D steps per G step, each on its own batch
     ema_decay: float = 0.998  # G EMA decay (0: no EMA); warm-up min(decay, (1+t)/(10+t))
     ema_bn: str = "copy"  # EMA_BN: the EMA G's BatchNorm statistics, G's own (copy) or its own (train/ema_batchnorm.py)
-    eval_every: int = 1000  # steps between quality scores of the EMA G (0: never; MNIST-shaped data only)
+    eval_every: int = 1000  # steps between quality scores of the EMA G (0: never)
     eval_samples: int = 2000
+    # EVAL_REAL: score in Inception features against the training data (train/scoring.py); auto = on for
+    # data that is not MNIST-shaped when the weights are given (--inception, or the cached file)
+    eval_real: str = "auto"
+    inception: str = ""  # Inception weights: a .pth, "download" (once, into the user's cache), "" the cached file
     amp: str = "auto"  # AMPS: bf16 autocast around forward passes; auto = bf16 where the CPU has it natively
     compile: bool = False  # torch.compile G and D
     # CUDA_GRAPHS: capture one D+G step in a CUDA graph and replay it; auto = on where it can (one CUDA
@@ -234,6 +259,11 @@ class TrainConfig:
             raise UserError(f"--amp must be one of {', '.join(AMPS)}, got {self.amp!r}")
         if self.cuda_graph not in CUDA_GRAPHS:
             raise UserError(f"--cuda-graph must be one of {', '.join(CUDA_GRAPHS)}, got {self.cuda_graph!r}")
+        if self.image_size in (1, 2, 3) or self.channels == 2:
+            raise UserError(f"--image-size must be 0 (as found) or 4..{MAX_IMAGE_SIDE} and --channels 0 (as found), "
+                            f"1 or 3; got {self.image_size} and {self.channels}")
+        if self.eval_real not in EVAL_REAL:
+            raise UserError(f"--eval-real must be one of {', '.join(EVAL_REAL)}, got {self.eval_real!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -12,9 +12,14 @@ MNIST_DIR = Path(__file__).parent / "mnist"
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 
 
-def load_dataset(spec: str) -> ImageData:
-    """``mnist`` (bundled, offline) or a path to IDX files, an array file or a folder of images."""
-    return load_mnist("train") if spec == "mnist" else load_path(spec)
+def load_dataset(spec: str, image_size: int = 0, channels: int = 0) -> ImageData:
+    """``mnist`` (bundled, offline) or a path to IDX files, an array file or a folder of images (which
+    ``image_size`` and ``channels`` may resize and convert: onnxgan.datasets.load_path)."""
+    if spec != "mnist":
+        return load_path(spec, image_size, channels)
+    if image_size or channels:
+        raise DataError("mnist", "--image-size and --channels apply to folders of images")
+    return load_mnist("train")
 
 
 def load_mnist(split: str = "train") -> ImageData:

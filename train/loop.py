@@ -142,7 +142,7 @@ def _train(model_config: ModelConfig, train_config: TrainConfig, data: ImageData
 
     batches = DeviceBatches(data, model_config.num_classes > 0, train_config, world, device, position)
     fixed_z, fixed_labels = _fixed_latents(GRID_SIZE, model_config, train_config.seed, device)
-    scorer = QualityScorer.for_run(model_config, train_config, device)
+    scorer = QualityScorer.for_run(model_config, train_config, data, device)
     health = _health_watch(train_config, data, files)
 
     def warn(step: int, warnings: list[str]) -> None:
@@ -293,7 +293,8 @@ def _fixed_latents(n: int, model_config: ModelConfig, seed: int, device: torch.d
 
 
 class QualityScorer:
-    """Scores the EMA G with the MNIST classifier metric every --eval-every steps (MNIST-shaped data)."""
+    """Scores the EMA G every --eval-every steps with the evaluator scoring.py picks (the MNIST classifier
+    on MNIST-shaped data, Inception features against the training data with --eval-real)."""
 
     def __init__(self, evaluator, z: torch.Tensor, labels: torch.Tensor | None):
         self.evaluator, self.z, self.labels = evaluator, z, labels
@@ -301,17 +302,14 @@ class QualityScorer:
         self.best_recall = 0.0  # the highest recall of this process's scores
 
     @classmethod
-    def for_run(cls, model_config: ModelConfig, train_config: TrainConfig, device: torch.device):
-        if not train_config.eval_every:
-            return None
-        if model_config.image_shape != (1, 28, 28):
-            print(f"note: no in-training quality score for {model_config.image_shape} images (the metric's "
-                  "classifier reads 28x28 grey digits)", file=sys.stderr)
-            return None
-        from onnxgan.quality import Evaluator
+    def for_run(cls, model_config: ModelConfig, train_config: TrainConfig, data: ImageData, device: torch.device):
+        from .scoring import quality_evaluator
 
+        evaluator = quality_evaluator(model_config, train_config, data)
+        if evaluator is None:
+            return None
         z, labels = _fixed_latents(train_config.eval_samples, model_config, train_config.seed + 1, device)
-        return cls(Evaluator.for_mnist(), z, labels)
+        return cls(evaluator, z, labels)
 
     def score(self, trainer: GANTrainer, final: bool) -> dict:
         """The EMA G's figures, a summary line, and mode-collapse warnings. Recall and the rarest class
@@ -322,7 +320,7 @@ class QualityScorer:
         from onnxgan.images import to_uint8
         from onnxgan.quality.evaluator import MIN_CLASS_SHARE, MIN_RECALL, mode_collapse_warnings, summary
 
-        pixels = to_uint8(trainer.images(self.z, self.labels))  # uint8 (N, 28, 28)
+        pixels = to_uint8(trainer.images(self.z, self.labels))  # uint8 (N, H, W) or (N, H, W, 3)
         requested = None if self.labels is None else self.labels.cpu().numpy()
         result = self.evaluator.evaluate(pixels, requested_labels=requested, seed=0)  # one seed: cached work
         previous, self.previous = self.previous, result

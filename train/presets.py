@@ -59,11 +59,14 @@ PRESETS = {p.name: p for p in (
            "G trains on the D step's 64 noises, not 128 fresh ones; images are in [-1, 1] (the tutorial "
            "feeds [0, 1] to a tanh G, a mismatch)"),
     Preset("paddle-dcgan", "PaddlePaddle DCGAN: G fc 2048, fc 128x7x7 (BatchNorm, ReLU), 5x5/2 transposed "
-           "convs 128 and 1; D conv + max-pool 64, 128, fc 1024 with BatchNorm; Adam(2e-4), batch 128, 5 epochs",
+           "convs 128 and 1; D conv + max-pool 64, 128, fc 1024 with BatchNorm; Adam(2e-4, 0.5), batch 128, 5 epochs",
            {"model": "dcgan-fc", "cond": False, "latent_dim": 100, "g_hidden": (2048, 128, 128), "d_hidden": (64, 128, 1024),
             "d_dropout": 0.0, "init": "glorot-uniform", "bn_momentum": 0.1, "batch_size": 128, "lr": 2e-4, "d_lr": 0.0,
-            "beta1": 0.9, "beta2": 0.999, "loss": "ns", "epochs": 5, "ema_decay": 0.0},
-           "D's convolutions pad to keep the side; the activation after G's BatchNorm layers is ReLU"),
+            "beta1": 0.5, "beta2": 0.999, "loss": "ns", "epochs": 5, "ema_decay": 0.0},
+           "Adam's beta1 is 0.5, the DCGAN paper's, not Paddle's default 0.9: with 0.9 G's deconvolution ReLUs "
+           "died within 500 steps and every image was black (D's BatchNorm cannot see it: a batch of identical "
+           "fakes normalises to one feature vector; gan-train flags it as constant output); D's convolutions "
+           "pad to keep the side; the activation after G's BatchNorm layers is ReLU"),
     Preset("keras-mlp-bn", "Keras MLP GAN with BatchNorm: G 100-256-512-1024-784 with BatchNorm after each "
            "LeakyReLU (eps 1e-3), D 784-784-392-1, Glorot, Adam(2e-4, 0.5), batch 16 + 16, 20000 steps",
            {"model": "mlp-bn", "cond": False, "latent_dim": 100, "g_hidden": (256, 512, 1024), "d_hidden": (784, 392),

@@ -91,8 +91,10 @@ def write_report(run_dir: str | Path) -> Path:
 
 
 def _failure(rows: list[dict[str, Any]]) -> str:
-    """The banner of a failed run (the loop's last ``run_failed`` row), or nothing."""
-    failed = [row["run_failed"] for row in rows if isinstance(row.get("run_failed"), list)]
+    """The banner of a failed run: the loop's ``run_failed`` row after the last training row (a resumed run
+    that trained on past it is judged anew), or nothing."""
+    last_training = max((i for i, row in enumerate(rows) if "d_loss" in row), default=-1)
+    failed = [row["run_failed"] for row in rows[last_training + 1:] if isinstance(row.get("run_failed"), list)]
     if not failed:
         return ""
     reasons = "".join(f"<li>{html.escape(str(reason))}</li>" for reason in failed[-1])

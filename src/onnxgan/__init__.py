@@ -2,8 +2,9 @@
 
 Subpackages: ``onnxgan.train`` (PyTorch, ``gan-train``), ``onnxgan.export`` (``gan-export``),
 ``onnxgan.runtime`` (numpy + onnxruntime + the native kernel, ``gan-sample``) and ``onnxgan.quality``
-(the MNIST classifier metric, numpy + onnxruntime), each a folder at the repository root (pyproject's
-``wheel.packages``). This top module holds only what they all share and must stay free of torch.
+(the MNIST classifier metric and Inception FID, numpy + onnxruntime), each a folder at the repository root
+(pyproject's ``wheel.packages``). This top module holds only what they all share (``onnxgan.datasets``, the
+data readers, included) and must stay free of torch.
 """
 from importlib.metadata import PackageNotFoundError, version
 

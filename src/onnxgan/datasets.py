@@ -27,6 +27,7 @@ MAX_DECLARED_BYTES = 16 * 2**30  # a header asking for more than this is hostile
 MAX_CLASSES = 4096  # more distinct labels than this is not a class-conditional data set
 READ_CHUNK = 1 << 20  # bytes per read of an IDX file's data: the temporary buffer a read may take
 MAX_IMAGE_SIDE = 1024  # ModelConfig's largest side; a larger picture is refused before it is decoded
+AUTO_MAX_SIDE = 64  # a folder of mixed sizes without --image-size is fitted to its smallest side, at most this
 # Pillow's image modes by what they hold: 8-bit grey, 16-bit grey, colour (palette and alpha included)
 GREY_MODES = {"1", "L", "LA", "La"}
 GREY16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}  # "I": how some Pillows load 16-bit PNGs
@@ -53,13 +54,17 @@ class ImageData:
         return tuple(int(s) for s in self.images.shape[1:])  # (C, H, W)
 
 
-def load_path(spec: str) -> ImageData:
-    """A path to IDX files, an array file or a folder of images."""
+def load_path(spec: str, image_size: int = 0, channels: int = 0) -> ImageData:
+    """A path to IDX files, an array file or a folder of images. For a folder, ``image_size`` N > 0 brings
+    every image to N x N (``fit``) and ``channels`` 1 or 3 makes them all grey or all RGB (0: as found)."""
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(path, "no such file or folder (use --data mnist or a path to your images)")
     if not (path.is_file() or path.is_dir()):  # a named pipe or a device would block or never end
         raise DataError(path, "not a regular file or a folder")
+    if (image_size or channels) and (path.is_file() or _idx_image_files(path)):
+        raise DataError(path, "--image-size and --channels apply to folders of images; give arrays and IDX files "
+                              "at the size and channels to train on")
     if path.is_file():
         if path.suffix in (".npy", ".npz"):
             return _load_array_file(path)
@@ -68,7 +73,7 @@ def load_path(spec: str) -> ImageData:
         raise DataError(path, "unknown data file kind; expected .npy, .npz, an IDX file or a folder")
     if _idx_image_files(path):
         return load_idx_pair(_pick_idx_images(path))
-    return _load_image_folder(path)
+    return _load_image_folder(path, image_size, channels)
 
 
 def memory_limit() -> int:
@@ -282,8 +287,24 @@ def _to_uint8(path: Path, images: np.ndarray) -> np.ndarray:
 
 # ---- folders of images ----------------------------------------------------------------------------
 
-def _load_image_folder(folder: Path) -> ImageData:
-    """Images directly in ``folder`` (unlabelled) or in one subfolder per class (labelled)."""
+def fit(picture, side: int):
+    """A Pillow image -> side x side: its shorter side scaled to ``side`` (bicubic, which also smooths
+    when it shrinks), then the centre cropped out of the longer one."""
+    from PIL import Image
+
+    width, height = picture.size
+    scale = side / min(width, height)
+    size = (max(side, round(width * scale)), max(side, round(height * scale)))
+    if size != picture.size:
+        picture = picture.resize(size, Image.Resampling.BICUBIC)
+    left, top = (size[0] - side) // 2, (size[1] - side) // 2
+    return picture.crop((left, top, left + side, top + side))
+
+
+def _load_image_folder(folder: Path, image_size: int = 0, channels: int = 0) -> ImageData:
+    """Images directly in ``folder`` (unlabelled) or in one subfolder per class (labelled); see load_path
+    for ``image_size`` and ``channels``. As found, any colour image makes the whole set RGB, and images of
+    mixed sizes are each fitted to the smallest side (a multiple of 4, at most AUTO_MAX_SIDE)."""
     def images_in(d: Path) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -297,24 +318,28 @@ def _load_image_folder(folder: Path) -> ImageData:
     if class_dirs:
         _check_class_count(folder, len(class_dirs))
         _check_class_names(folder, tuple(d.name for d in class_dirs))
-    pictures, shape = [], None
+    pictures, held = [], 0
     for path, _ in files:
-        picture = _read_image(path)
-        size = picture.size
-        if shape is None:
-            shape = size
-            _check_declared(folder, len(files) * size[0] * size[1] * 3)  # at most 3 bytes a pixel
-        elif size != shape:
-            raise DataError(path, f"image is {size[0]}x{size[1]} but the first one is {shape[0]}x{shape[1]}; "
-                                  "all images must have one size")
-        pictures.append((path, picture))
-    any_colour = any(im.mode == "RGB" for _, im in pictures)
-    arrays = [np.asarray(im.convert("RGB") if any_colour else im) for _, im in pictures]
+        picture = fit(_read_image(path), image_size) if image_size else _read_image(path)
+        held += picture.size[0] * picture.size[1] * 3  # at most 3 bytes a pixel
+        _check_declared(folder, held * len(files) // (len(pictures) + 1))  # this far, extrapolated to all
+        pictures.append(picture)
+    sizes = {picture.size for picture in pictures}
+    source = str(folder)
+    if len(sizes) > 1:  # mixed sizes and no --image-size: the smallest side, a multiple of 4 (conv Gs), <= 64
+        side = min(AUTO_MAX_SIDE, min(min(size) for size in sizes) // 4 * 4)
+        if side < 4:
+            raise DataError(folder, f"images of mixed sizes down to {min(min(size) for size in sizes)} pixels; "
+                                    "pass --image-size N (4 or more) to bring them to one size")
+        pictures = [fit(picture, side) for picture in pictures]
+        source = f"{folder} (mixed sizes, each fitted to {side}x{side}; --image-size N picks another)"
+    colour = channels == 3 or (channels == 0 and any(im.mode == "RGB" for im in pictures))
+    arrays = [np.asarray(im.convert("RGB" if colour else "L")) for im in pictures]
     images = np.stack(arrays)  # (N, H, W) or (N, H, W, 3)
     images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     labels = np.array([label for _, label in files], dtype=np.int64) if class_dirs else None
     names = tuple(d.name for d in class_dirs)
-    return _checked(np.ascontiguousarray(images), labels, names, str(folder), folder)
+    return _checked(np.ascontiguousarray(images), labels, names, source, folder)
 
 
 def _read_image(path: Path):
