@@ -8,7 +8,6 @@ checks its own result. Rows that need no process of their own live in tests/atta
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -26,11 +25,11 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from conftest import TINY_MODEL, tiny_config, write_checkpoint
+from kit import TRAIN, snapshot, tiny_config, write_checkpoint
+
+pytestmark = pytest.mark.slow  # every row is a real process: about 2 minutes on 2 cores
 
 BIN = Path(sys.executable).parent
-TRAIN = ["--g-hidden", "16,32", "--d-hidden", "32,16", "--batch-size", "16", "--latent-dim", "8", "--eval-every",
-         "0", "--steps", "2", "--device", "cpu"]
 ABSURD = str(10**12)
 TIMEOUT_S = 300  # a row still running then has hung (a named pipe read forever, say): it fails
 
@@ -223,12 +222,6 @@ def _with_first_initializer(model: onnx.ModelProto, change) -> onnx.ModelProto:
     copy.CopyFrom(model)
     change(copy.graph.initializer[0])
     return copy
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every path under ``folder`` -> the sha256 of its bytes ("" for a folder): a changed byte shows."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-            for p in folder.rglob("*")}
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from onnxgan.runtime.eval_cli import main as gan_eval
 
 DATA = Path(__file__).parent / "data"
 TINY_MODEL = DATA / "tiny_mlp.onnx"
-# A conv generator (tiny_config("dcgan") of conftest.py, fresh seed-0 weights, exported by gan-export).
+# A conv generator (tiny_config("dcgan") of tests/kit.py, fresh seed-0 weights, exported by gan-export).
 TINY_CONV_MODEL = DATA / "tiny_dcgan.onnx"
 INSTALL_HINT = "pip install 'onnxgan[ort]' (CPU) or 'onnxgan[gpu]' (CUDA)"
 

@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DATA, tiny_config, write_checkpoint
+from kit import NATIVE_TINY, tiny_config, write_checkpoint
 from onnxgan.export.onnx_export import export_checkpoint
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.latent import latent
 from onnxgan.runtime.onnx_meta import read_header
 
-TINY = DATA / "native_tiny.onnx"
 LIBRARY = Path(os.environ.get("ONNXGAN_LIBRARY", Path(__file__).parent.parent / "build" / "native" / "libonnxgan.so"))
 OK, IO, ARGUMENT, NONFINITE = 0, 1, 4, 7  # onnxgan_status
 UINT8 = 1  # onnxgan_output
@@ -68,7 +67,7 @@ def lib():
 @pytest.fixture
 def model(lib):
     handle = ctypes.c_void_p()
-    assert lib.onnxgan_open_file(str(TINY).encode(), None, ctypes.byref(handle)) == OK, lib.onnxgan_last_error()
+    assert lib.onnxgan_open_file(str(NATIVE_TINY).encode(), None, ctypes.byref(handle)) == OK, lib.onnxgan_last_error()
     yield handle
     lib.onnxgan_close(handle)
 
@@ -86,7 +85,7 @@ def test_info_and_every_metadata_entry(lib, model):
     for index in range(info.metadata_count):
         assert lib.onnxgan_metadata_entry(model, index, ctypes.byref(key), ctypes.byref(value)) == OK
         entries[key.value.decode()] = value.value.decode()
-    assert entries == read_header(TINY.read_bytes()).metadata
+    assert entries == read_header(NATIVE_TINY.read_bytes()).metadata
     assert lib.onnxgan_metadata(model, b"class_names", ctypes.byref(value)) == OK and value.value == b'["a", "b", "c"]'
     assert lib.onnxgan_metadata(model, b"nothing", ctypes.byref(value)) == OK and value.value is None
     assert lib.onnxgan_metadata_entry(model, info.metadata_count, ctypes.byref(key), ctypes.byref(value)) == ARGUMENT
@@ -96,7 +95,7 @@ def test_info_and_every_metadata_entry(lib, model):
 def test_sample_and_latent_equal_the_python_package(lib, model, seed, truncation):
     pixels = np.zeros((40, 3, 4), np.uint8)
     assert lib.onnxgan_sample(model, 40, seed, truncation, None, UINT8, pixels.ctypes.data, pixels.nbytes) == OK
-    expected = Sampler(TINY, backend="native")
+    expected = Sampler(NATIVE_TINY, backend="native")
     np.testing.assert_array_equal(pixels, expected.sample(40, seed, truncation=truncation or None))
     z = np.zeros((9, 7), np.float32)
     assert lib.onnxgan_latent(9, 7, seed, truncation, z.ctypes.data, z.nbytes) == OK

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import TINY_MODEL
+from kit import TINY_MODEL
 from onnxgan.runtime.sampler import Sampler
 
 THREADS, CALLS, REQUESTS = 16, 1000, 24  # REQUESTS distinct (n, seed) pairs, n in 1, 3, 64

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import DATA
+from kit import DATA
 from onnxgan.errors import UserError
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.contract import VERDICTS

@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -29,10 +28,11 @@ from onnxgan.train.checkpoint import load_checkpoint, resolve_checkpoint
 from onnxgan.train.cli import main as gan_train
 from onnxgan.train.trainer import GANTrainer
 
+from kit import TINY_RUN, image_data
+
 GAN_TRAIN = str(Path(sys.executable).parent / "gan-train")
 CKPT_EVERY = 5
-TINY = ["--g-hidden", "16,32", "--d-hidden", "32,16", "--batch-size", "16", "--latent-dim", "8", "--eval-every",
-        "0", "--ckpt-every", str(CKPT_EVERY), "--sample-every", "1000", "--log-every", "1", "--device", "cpu"]
+TINY = [*TINY_RUN, "--ckpt-every", str(CKPT_EVERY), "--sample-every", "1000", "--log-every", "1", "--device", "cpu"]
 STEPS = 80
 KILLS = 6
 SLOW_WRITE_S = 0.3
@@ -40,9 +40,7 @@ SLOW_WRITE_S = 0.3
 
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
-    path = tmp_path / "data.npy"
-    np.save(path, np.random.default_rng(0).integers(0, 256, (128, 8, 8), dtype=np.uint8))  # (N, H, W)
-    return path
+    return image_data(tmp_path / "data.npy", count=128)  # (128, 8, 8)
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -107,6 +105,7 @@ def wait(process: subprocess.Popen, ready, what: str, timeout: float = 60.0) -> 
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path, data):
     """Rounds alternate: a kill inside the k-th checkpoint write of the round (k = 2: last.pt at the first
     checkpoint; 3, 4: the next checkpoint's step_N.pt / last.pt), and a kill at a random moment once

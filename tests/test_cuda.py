@@ -20,7 +20,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import tiny_config, write_checkpoint
+from kit import tensors_of, tiny_config, write_checkpoint
 from onnxgan.errors import UserError
 from onnxgan.export.onnx_export import TOLERANCE, export_checkpoint
 from onnxgan.runtime import Sampler, latent
@@ -28,7 +28,6 @@ from onnxgan.train.checkpoint import load_checkpoint
 from onnxgan.train.cli import main as gan_train
 from onnxgan.train.config import ModelConfig
 from onnxgan.train.models import build_models
-from test_train import tensors_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.cuda.is_available()

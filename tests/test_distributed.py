@@ -5,12 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from onnxgan.train.checkpoint import load_checkpoint
 
-TINY = ["--g-hidden", "16,32", "--d-hidden", "32,16", "--batch-size", "8", "--latent-dim", "8",
-        "--log-every", "2", "--sample-every", "100", "--eval-every", "0"]
+from kit import TINY_RUN
+
+pytestmark = pytest.mark.slow  # torchrun with two processes: about 45 s on 2 cores
+
+TINY = [*TINY_RUN, "--batch-size", "8", "--log-every", "2", "--sample-every", "100"]  # later options win
 
 
 def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -17,7 +17,8 @@ from onnxgan.quality import Evaluator
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.eval_cli import main as gan_eval
-from test_runtime import foreign_model
+
+from kit import foreign_model
 
 BIN = Path(sys.executable).parent  # the installed entry points live beside the interpreter
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import tiny_config, write_checkpoint
+from kit import tiny_config, write_checkpoint
 from onnxgan import __version__
 from onnxgan.export import onnx_export
 from onnxgan.export.cli import main as gan_export

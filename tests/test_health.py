@@ -18,7 +18,7 @@ from onnxgan.train.config import ModelConfig, TrainConfig
 from onnxgan.train.health import RunHealth
 from onnxgan.train.trainer import GANTrainer
 
-from test_train import TINY
+from kit import TINY_RUN
 
 # Ds whose layers mix the samples of a batch: the two tutorial DCGANs (BatchNorm) and minibatch stddev.
 MIXING = {"dcgan-upsample": {}, "dcgan-fc": {}, "mlp-mbstd": {"name": "mlp", "d_mbstd_group": 4}}  # case -> config
@@ -112,7 +112,7 @@ def test_constant_and_saturated_output_are_judged_against_the_real_images():
 def test_a_run_whose_d_wins_ends_with_exit_4_a_last_line_and_the_report_banner(tmp_path):
     """The issue's deliberately broken run: D's learning rate 1000x G's."""
     run = tmp_path / "run"
-    result = CliRunner().invoke(gan_train, [*TINY, "--steps", "30", "--log-every", "2", "--sample-every", "10",
+    result = CliRunner().invoke(gan_train, [*TINY_RUN, "--steps", "30", "--log-every", "2", "--sample-every", "10",
                                             "--lr", "1e-5", "--d-lr", "1e-2", "--out", str(run)])
     assert result.exit_code == EXIT_FAILED_RUN, result.output
     last = result.stderr.strip().splitlines()[-1]
@@ -128,7 +128,7 @@ def test_a_run_whose_d_wins_ends_with_exit_4_a_last_line_and_the_report_banner(t
 
 def test_a_healthy_tiny_run_is_not_failed(tmp_path):
     run = tmp_path / "run"
-    result = CliRunner().invoke(gan_train, [*TINY, "--steps", "30", "--log-every", "2", "--sample-every", "10",
+    result = CliRunner().invoke(gan_train, [*TINY_RUN, "--steps", "30", "--log-every", "2", "--sample-every", "10",
                                             "--out", str(run)])
     assert result.exit_code == 0, result.output
     assert "This run failed" not in (run / "report.html").read_text()

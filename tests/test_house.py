@@ -1,7 +1,8 @@
 """The house's arrows (README's Map): every module of every room, read with ``ast``, imports only
 what its room may. runtime: no train, export, torch or onnx (the base install has neither); train: no
 runtime or export; quality (serves train and runtime): no torch, onnx or other room; the package root
-(src/onnxgan): no room and no torch. export may read train and runtime."""
+(src/onnxgan): no room and no torch. export may read train and runtime. And tests share one kit
+(tests/kit.py) and conftest's fixtures: no test module imports another."""
 from __future__ import annotations
 
 import ast
@@ -84,3 +85,33 @@ def test_module_imports_only_what_its_room_may(room, path, package):
 ])
 def test_the_check_sees_a_forbidden_arrow(room, source, package, expected):
     assert violations(room, source, package) == expected
+
+
+
+# A test module or conftest, by its import name (the tests run with their folder on sys.path).
+TEST_MODULE = re.compile(r"(tests\.)?(attacks\.)?(test_\w+|conftest)")
+
+
+def imported_test_modules(source: str) -> list[str]:
+    """The test modules (``test_*``) and conftest that ``source`` imports: tests share the kit
+    (tests/kit.py) and conftest's fixtures, never another test module."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]  # `from tests import test_x`
+        else:
+            continue
+        found.update(name for name in names if TEST_MODULE.fullmatch(name))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_test_module_imports_another(path):
+    assert imported_test_modules(path.read_text()) == []
+
+
+def test_the_check_sees_a_test_module_imported():
+    source = "import conftest\nfrom test_train import TINY\nfrom tests import test_web\nfrom kit import TRAIN\n"
+    assert imported_test_modules(source) == ["conftest", "test_train", "tests.test_web"]

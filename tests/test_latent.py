@@ -2,7 +2,6 @@
 spec beside the vectorised code, the prefix property, and its refusals."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -10,25 +9,7 @@ import pytest
 from onnxgan.runtime import latent
 from onnxgan.runtime.latent import splitmix64_words, standard_normal
 
-MASK = 2**64 - 1
-
-
-def reference_normals(seed: int, count: int) -> list[float]:
-    """The spec in runtime/latent.py's docstring, one Python int at a time (float64 until the end)."""
-    def word(k: int) -> int:
-        x = (seed + (k + 1) * 0x9E3779B97F4A7C15) & MASK
-        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
-        return x ^ (x >> 31)
-
-    values = []
-    for j in range((count + 1) // 2):
-        u1 = ((word(2 * j) >> 11) + 1) * 2.0**-53
-        u2 = (word(2 * j + 1) >> 11) * 2.0**-53
-        radius = math.sqrt(-2.0 * math.log(u1))
-        values += [radius * math.cos(2 * math.pi * u2), radius * math.sin(2 * math.pi * u2)]
-    return values[:count]
-
+from kit import reference_normals
 
 def test_splitmix64_matches_the_published_sequence_for_seed_0():
     # The first outputs of Vigna's splitmix64.c started at 0.

@@ -10,12 +10,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 
-from conftest import write_checkpoint
+from kit import make_mlp, write_checkpoint
 from onnxgan.export.onnx_export import export_checkpoint
 from onnxgan.runtime import Sampler
-from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.latent import latent
 from onnxgan.runtime.pixels import measure_agreement
 from onnxgan.train.checkpoint import load_checkpoint
@@ -35,39 +34,6 @@ def kernel_available(kernel: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def make_mlp(latent_dim: int, widths: list[int], activations: list[str] | None = None, matmul: bool = False,
-             seed: int = 0) -> onnx.ModelProto:
-    """A random fp32 MLP generator graph: z (N, latent_dim) -> layers -> image (N, 1, 1, widths[-1]).
-
-    Layers are Gemm(transB=1) or, with ``matmul``, MatMul + Add; activations default to LeakyRelu(0.2)
-    and a final Tanh.
-    """
-    rng = np.random.default_rng(seed)
-    activations = activations or ["LeakyRelu"] * (len(widths) - 1) + ["Tanh"]
-    nodes, inits, x, width_in = [], [], "z", latent_dim
-    for i, (width, act) in enumerate(zip(widths, activations)):
-        w = (rng.standard_normal((width, width_in)) / np.sqrt(width_in)).astype(np.float32)  # (out, in)
-        b = (rng.standard_normal(width) * 0.1).astype(np.float32)
-        if matmul:
-            inits += [numpy_helper.from_array(np.ascontiguousarray(w.T), f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-            nodes += [helper.make_node("MatMul", [x, f"w{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"h{i}"])]
-        else:
-            inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-            nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"h{i}"], transB=1))
-        extra = {"alpha": 0.2} if act == "LeakyRelu" else {}
-        nodes.append(helper.make_node(act, [f"h{i}"], [f"a{i}"], **extra))
-        x, width_in = f"a{i}", width
-    inits.append(numpy_helper.from_array(np.array([-1, 1, 1, width_in], dtype=np.int64), "shape"))
-    nodes.append(helper.make_node("Reshape", [x, "shape"], ["image"]))
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim])],
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 1, width_in])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    info = ModelInfo(model="hand-mlp", latent_dim=latent_dim, image_shape=(1, 1, width_in), num_classes=0,
-                     class_names=(), training_step=0, package_version="0")
-    helper.set_model_props(model, info.to_metadata())
-    return model
 
 
 def reference_generate(model: onnx.ModelProto, z: np.ndarray) -> np.ndarray:

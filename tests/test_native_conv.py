@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import helper
 
-from conftest import write_checkpoint
+from kit import write_checkpoint
 from native_reference import make_conv_generator, reference_generate
 from onnxgan.export.onnx_export import export_checkpoint
 from onnxgan.runtime import Sampler

@@ -10,15 +10,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import DATA
+from kit import DATA, NATIVE_TINY, make_mlp
 from onnxgan.runtime.contract import ModelInfo
 from onnxgan.runtime.latent import latent
 from native_reference import make_conv_generator
-from test_native import make_mlp
 
 from onnxgan.runtime import _native  # every install builds it
 
-TINY = DATA / "native_tiny.onnx"
 TINY_CONV = DATA / "tiny_dcgan.onnx"  # gan-export's dcgan (Gemm, Reshape, ConvTranspose x 2), fp32
 ODD_CONV = DATA / "native_conv.onnx"  # every path of cpp/src/conv.cpp, odd shapes (native_make_models.py)
 
@@ -44,12 +42,12 @@ def run_once(model) -> None:
 
 
 def test_the_tiny_model_loads_and_runs():
-    model = load(TINY.read_bytes())
+    model = load(NATIVE_TINY.read_bytes())
     assert (model.latent_dim, model.image_shape, model.num_classes) == (6, (1, 3, 4), 3)
     run_once(model)
 
 
-@pytest.mark.parametrize("path", [TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
+@pytest.mark.parametrize("path", [NATIVE_TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
 def test_truncated_at_every_byte(path):
     data = path.read_bytes()
     without_metadata = onnx.load_from_string(data)
@@ -64,7 +62,7 @@ def test_truncated_at_every_byte(path):
             assert size >= metadata_start, f"a prefix of {size} bytes (graph cut short) was accepted"
 
 
-@pytest.mark.parametrize("path", [TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
+@pytest.mark.parametrize("path", [NATIVE_TINY, TINY_CONV, ODD_CONV], ids=["mlp", "dcgan", "odd-conv"])
 def test_random_byte_changes_fail_cleanly_or_still_run(path):
     data = bytearray(path.read_bytes())
     rng = np.random.default_rng(0)
@@ -179,7 +177,7 @@ def test_metadata_that_disagrees_with_the_graph_body():
     shape = next(t for t in model.graph.initializer if t.name == "shape")
     shape.CopyFrom(numpy_helper.from_array(np.array([-1, 1, 3, 1], dtype=np.int64), "shape"))
     refused(model, r"metadata 'image_shape' disagrees with the graph: the layers make 3 values per image")
-    conditional = onnx.load(TINY)
+    conditional = onnx.load(NATIVE_TINY)
     helper.set_model_props(conditional, {**{p.key: p.value for p in conditional.metadata_props},
                                          "num_classes": "4", "class_names": "[]"})
     refused(conditional, "metadata 'num_classes' disagrees with the graph: 4, the label embedding has 3 rows")

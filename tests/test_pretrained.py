@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_checkpoint
+from kit import write_checkpoint
 from onnxgan.errors import UserError
 from onnxgan.quality.classifier import Classifier
 from onnxgan.runtime import Sampler, pretrained

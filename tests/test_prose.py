@@ -1,19 +1,22 @@
 """Facts in prose, checked against the code that decides them: the settings a resume may change
 (CHANGEABLE_ON_RESUME) as README and train/cli.py's docstring list them, the models ``--model``'s help
-names (the registry, train/models.py's ARCHITECTURES), and README's gan-train option table against
-``gan-train --help`` (every option, and every default the table states as a value), and README's Map
-(its files exist, each command sits where launch.py starts it). Each checker is also fed a planted
-violation, so that it is seen to fail."""
+names (the registry, train/models.py's ARCHITECTURES), README's gan-train option table against
+``gan-train --help`` (every option, and every default the table states as a value), README's Map (its
+files exist, each command sits where launch.py starts it), and the losses that train/config.py and
+train/trainer.py list (LOSSES). Each checker is also fed a planted violation, so that it is seen to fail.
+Facts in files that other work is editing are strict xfails: fixing the prose makes them fail until the
+mark goes."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from onnxgan.train import cli as train_cli
+from onnxgan.train import trainer
+from onnxgan.train.config import LOSSES
 from onnxgan.train.models import ARCHITECTURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,10 +69,15 @@ def test_the_resume_check_sees_a_setting_left_out():
                                                           "named but may not change: --lr"]
 
 
+def names_missing(names, text: str) -> list[str]:
+    """The ``names`` that ``text`` does not mention (``dcgan`` inside ``dcgan-fc`` is not a mention of
+    ``dcgan``)."""
+    return [name for name in names if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
+
+
 def models_missing(help_text: str) -> list[str]:
-    """The models of the registry that a help text does not name (``dcgan`` inside ``dcgan-fc`` is not
-    a mention of ``dcgan``)."""
-    return [name for name in ARCHITECTURES if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", help_text)]
+    """The models of the registry that a help text does not name."""
+    return names_missing(ARCHITECTURES, help_text)
 
 
 def model_help() -> str:
@@ -181,3 +189,22 @@ def test_the_map_check_sees_a_planted_error():
     assert map_errors(README.replace("`gan-eval`: `runtime/eval_cli.py`", "`gan-eval`: `quality/eval_cli.py`")) == [
         "quality/eval_cli.py: no such file",
         "gan-eval: the Map says quality/eval_cli.py, launch.py starts runtime/eval_cli.py"]
+
+
+def loss_comment() -> str:
+    """The comment beside TrainConfig's ``loss`` field in train/config.py."""
+    source = (ROOT / "train" / "config.py").read_text()
+    return re.search(r"^    loss: str = .*?#(.*)$", source, flags=re.M).group(1)
+
+
+@pytest.mark.xfail(strict=True, reason="stale in train/config.py (issue 23's file) and train/trainer.py (the "
+                   "lead's): both list the losses without rpgan; the lead fixes them, then drops this mark")
+@pytest.mark.parametrize("where", ["config.py's loss field", "trainer.py's docstring"])
+def test_the_losses_listed_in_prose_are_every_loss(where):
+    text = loss_comment() if where.startswith("config") else trainer.__doc__
+    assert names_missing(LOSSES, text) == []
+
+
+def test_the_loss_check_sees_a_loss_left_out():
+    assert names_missing(LOSSES, "ns, hinge, wgan-gp or rpgan") == []
+    assert names_missing(LOSSES, "ns (non-saturating), hinge, wgan-gp") == ["rpgan"]

@@ -16,7 +16,7 @@ from onnxgan.train.models import build_models
 from onnxgan.train.cli import MODEL_OPTIONS
 from onnxgan.train.presets import PRESETS, SCHEDULE
 
-from test_train import TINY, run_train, tensors_of
+from kit import run_train, tensors_of
 
 RECIPES = {
     "rpgan-gamma": ["--loss", "rpgan", "--gamma", "0.5"],

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
 from onnxgan.errors import UserError
 from onnxgan.runtime import Sampler, latent
@@ -20,55 +20,10 @@ from onnxgan.runtime.onnx_meta import NotOnnx, read_header
 from onnxgan.runtime.pixels import PixelAgreement, compare_pixels, measure_agreement
 from onnxgan.runtime.sampler import slerp
 
+from kit import conditional_model, foreign_model, with_metadata
+
 # The fast path beside its reference: both backends run the same tests (every install builds the kernel).
 BACKENDS = ["onnxruntime", "native"]
-
-
-def conditional_model(path, num_classes: int = 3, latent_dim: int = 4, seed: int = 0):
-    """A contract-following conditional MLP built by hand: [z, embedding[label]] -> Gemm -> Tanh -> 1x2x2."""
-    rng = np.random.default_rng(seed)
-    embedding = rng.normal(size=(num_classes, 2)).astype(np.float32)  # (classes, E)
-    weight = rng.normal(size=(4, latent_dim + 2)).astype(np.float32)  # (out, in)
-    bias = rng.normal(size=(4,)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["embedding", "label"], ["e"], axis=0),
-         helper.make_node("Concat", ["z", "e"], ["ze"], axis=1),
-         helper.make_node("Gemm", ["ze", "weight", "bias"], ["h"], transB=1),
-         helper.make_node("Tanh", ["h"], ["t"]),
-         helper.make_node("Reshape", ["t", "shape"], ["image"])],
-        "conditional",
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim]),
-         helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])],
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 2, 2])],
-        [numpy_helper.from_array(embedding, "embedding"), numpy_helper.from_array(weight, "weight"),
-         numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(np.array([-1, 1, 2, 2], np.int64), "shape")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    info = ModelInfo(model="hand-cmlp", latent_dim=latent_dim, image_shape=(1, 2, 2), num_classes=num_classes,
-                     class_names=tuple(f"c{i}" for i in range(num_classes)), training_step=0, package_version="0")
-    helper.set_model_props(model, info.to_metadata())
-    onnx.save(model, path)
-    return path, (embedding, weight, bias)
-
-
-def foreign_model(path):
-    """A valid ONNX graph (Identity) without onnxgan metadata."""
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
-
-
-def with_metadata(source, path, **changes):
-    """A copy of the model at ``source`` with some metadata_props replaced (None deletes a key)."""
-    model = onnx.load(source)
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update(changes)
-    del model.metadata_props[:]
-    helper.set_model_props(model, {k: v for k, v in props.items() if v is not None})
-    onnx.save(model, path)
-    return path
 
 
 @pytest.fixture(params=BACKENDS)

@@ -14,15 +14,11 @@ from PIL import Image
 
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.sampler import slerp
-from onnxgan.runtime.cli import main as gan_sample
 from onnxgan.train.checkpoint import load_checkpoint
-from test_runtime import conditional_model, foreign_model
+
+from kit import conditional_model, foreign_model, run_sample
 
 BIN = Path(sys.executable).parent  # the installed entry points live beside the interpreter
-
-
-def run_sample(*args):
-    return CliRunner().invoke(gan_sample, [str(arg) for arg in args])
 
 
 def test_png_is_a_2x_grid(tmp_path, tiny_model):

@@ -15,19 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from onnxgan.runtime import Sampler, latent
-from onnxgan.runtime.cli import main as gan_sample
 from onnxgan.runtime.shards import run_job
-from test_runtime import conditional_model
+
+from kit import conditional_model, run_sample
 
 BIN = Path(sys.executable).parent  # the installed entry points live beside the interpreter
-
-
-def run_sample(*args):
-    return CliRunner().invoke(gan_sample, [str(arg) for arg in args])
 
 
 def index(folder: Path) -> dict:

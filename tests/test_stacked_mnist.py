@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import stacked_mnist  # noqa: E402
 
-from conftest import TINY_MODEL  # noqa: E402
+from kit import TINY_MODEL  # noqa: E402
 from onnxgan.quality.classifier import Classifier  # noqa: E402
 from onnxgan.train.data import load_mnist  # noqa: E402
 

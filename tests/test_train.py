@@ -24,34 +24,10 @@ from onnxgan.train import trainer as trainer_module
 from onnxgan.train.config import TrainConfig
 from onnxgan.train.distributed import World
 
-# Small widths keep each run to a second or two on CPU; the loop is the same as for the full model.
-TINY = ["--g-hidden", "32,64", "--d-hidden", "64,32", "--batch-size", "16", "--latent-dim", "8", "--eval-every", "0"]
+from kit import TINY_RUN, run_train, tensors_of
 
 
-def run_train(*args: str):
-    return CliRunner().invoke(gan_train, [*TINY, *args], catch_exceptions=False)
-
-
-def tensors_of(checkpoint: dict) -> dict[str, torch.Tensor]:
-    """Every tensor in a checkpoint's G, D and optimiser states, flattened to name -> tensor."""
-    flat = {}
-
-    def walk(prefix, value):
-        if isinstance(value, torch.Tensor):
-            flat[prefix] = value
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}", v)
-        elif isinstance(value, (list, tuple)):
-            for i, v in enumerate(value):
-                walk(f"{prefix}.{i}", v)
-
-    for key in ("G", "D", "opt_G", "opt_D", "G_ema"):
-        if key in checkpoint:
-            walk(key, checkpoint[key])
-    return flat
-
-
+@pytest.mark.slow  # 15-50 s each on 2 busy cores
 @pytest.mark.parametrize("model", [
     ["--model", "mlp"],
     ["--model", "mlp-bn", "--cond", "--loss", "hinge"],
@@ -88,7 +64,7 @@ def test_run_directory_holds_config_metrics_grids_and_checkpoints(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"gan-export {out} -o model.onnx" in result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["model"]["g_hidden"] == [32, 64] and config["train"]["steps"] == 10
+    assert config["model"]["g_hidden"] == [16, 32] and config["train"]["steps"] == 10
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10]
     assert {"d_loss", "g_loss", "D(x)", "D(G(z))", "steps_per_s", "wall_time", "epoch"} <= rows[0].keys()
@@ -167,7 +143,7 @@ def test_resume_refuses_to_change_the_model_and_a_finished_run(tmp_path):
     assert changed.exit_code == 2 and "cannot change --lr when resuming" in changed.output
     finished = CliRunner().invoke(gan_train, ["--resume", out])
     assert finished.exit_code == 2 and "already has 4 steps" in finished.output
-    again = CliRunner().invoke(gan_train, [*TINY, "--steps", "4", "--out", out])
+    again = CliRunner().invoke(gan_train, [*TINY_RUN, "--steps", "4", "--out", out])
     assert again.exit_code == 2 and "already holds a trained run" in again.output
 
 
@@ -190,10 +166,11 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path):
 
 def gan_train_process(*args: str, cwd: Path) -> subprocess.Popen:
     script = Path(sys.executable).parent / "gan-train"
-    return subprocess.Popen([str(script), *TINY, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen([str(script), *TINY_RUN, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
 
+@pytest.mark.slow  # 15-50 s each on 2 busy cores
 # SIGHUP: the terminal closed; it used to kill the run, before its first checkpoint too, leaving nothing to resume.
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGHUP, 129)])
 def test_ctrl_c_or_a_closed_terminal_saves_a_checkpoint(tmp_path, signum, code):
@@ -222,6 +199,7 @@ def test_module_entry_point_runs_like_the_command(tmp_path):
         "gan-train: error: unknown model 'nope'; choose one of: mlp, mlp-bn, dcgan, dcgan-upsample, dcgan-fc")
 
 
+@pytest.mark.slow  # 15-50 s each on 2 busy cores
 def test_compile_and_bf16_autocast_train_on_cpu(tmp_path):
     """The CPU twin of the GPU fast path: torch.compile and bf16 autocast run the same loop."""
     result = run_train("--steps", "3", "--compile", "--amp", "bf16", "--out", str(tmp_path / "run"))

@@ -8,14 +8,12 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from onnxgan.runtime import Sampler
-from onnxgan.runtime.cli import main as gan_sample
 from onnxgan.runtime.latent import ATTEMPT_STRIDE, latent, standard_normal, truncate
-from test_latent import reference_normals
 
-NATIVE_TINY = "tests/data/native_tiny.onnx"
+from kit import NATIVE_TINY, reference_normals, run_sample
+
 
 
 def reference_truncated(seed: int, count: int, truncation: float) -> list[float]:
@@ -108,8 +106,7 @@ def test_sampler_refuses_a_bad_truncation_with_a_user_error():
 
 
 def test_gan_sample_truncation_writes_the_truncated_z(tmp_path):
-    result = CliRunner().invoke(gan_sample, [NATIVE_TINY, "-n", "6", "--seed", "4", "--truncation", "0.5",
-                                             "-o", str(tmp_path / "s.npz")])
+    result = run_sample(NATIVE_TINY, "-n", 6, "--seed", 4, "--truncation", 0.5, "-o", tmp_path / "s.npz")
     assert result.exit_code == 0, result.output
     saved = np.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(saved["z"], latent(6, 6, 4, truncation=0.5))
@@ -121,6 +118,6 @@ def test_gan_sample_truncation_writes_the_truncated_z(tmp_path):
     (["--truncation", "0.05", "--shard-size", "2"], "0.05 is not in the range x>=0.1"),  # shard jobs alike
 ])
 def test_gan_sample_refuses_bad_truncation_in_one_line(tmp_path, args, message):
-    result = CliRunner().invoke(gan_sample, [NATIVE_TINY, "-n", "4", "-o", str(tmp_path / "out"), *args])
+    result = run_sample(NATIVE_TINY, "-n", 4, "-o", tmp_path / "out", *args)
     assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import DATA, tiny_config, write_checkpoint
+from kit import DATA, NATIVE_TINY, tiny_config, write_checkpoint
 from devtools import CHROMIUM, DevTools
 from onnxgan.images import to_uint8
 from onnxgan.runtime import Sampler, _native
@@ -31,7 +31,6 @@ from onnxgan.runtime.latent import latent
 from onnxgan.runtime.onnx_meta import read_header
 from onnxgan.runtime.web import PAGE_FILES, WEB, main as gan_web
 
-TINY = DATA / "native_tiny.onnx"
 TINY_CONV = DATA / "tiny_dcgan.onnx"
 SIZE_BUDGET = 300_000  # bytes of onnxgan.js + onnxgan.wasm (cpp/wasm/build.sh checks the same)
 PAGE_TIMEOUT = 90.0  # seconds for the browser session: this machine may be shared and slow
@@ -44,7 +43,7 @@ def run_web(*args):
 def unsupported_model(tmp_path: Path) -> Path:
     """native_tiny.onnx with its first Gemm relabelled ConvInteger: valid ONNX the kernel refuses by name."""
     onnx = pytest.importorskip("onnx")
-    model = onnx.load(TINY)
+    model = onnx.load(NATIVE_TINY)
     next(node for node in model.graph.node if node.op_type == "Gemm").op_type = "ConvInteger"
     path = tmp_path / "unsupported.onnx"
     onnx.save(model, path)
@@ -73,12 +72,12 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_gan_web_writes_the_page_the_model_and_its_list(tmp_path):
-    result = run_web(TINY, "-o", tmp_path / "site")
+    result = run_web(NATIVE_TINY, "-o", tmp_path / "site")
     assert result.exit_code == 0, result.output
     assert "python3 -m http.server" in result.output
     site = tmp_path / "site"
     assert sorted(p.name for p in site.iterdir()) == sorted([*PAGE_FILES, "models.json", "native_tiny.onnx"])
-    assert (site / "native_tiny.onnx").read_bytes() == TINY.read_bytes()
+    assert (site / "native_tiny.onnx").read_bytes() == NATIVE_TINY.read_bytes()
     for name in PAGE_FILES:
         assert (site / name).read_bytes() == (WEB / name).read_bytes(), name
     assert json.loads((site / "models.json").read_text()) == [
@@ -89,8 +88,8 @@ def test_gan_web_writes_the_page_the_model_and_its_list(tmp_path):
 def test_gan_web_lists_models_of_the_same_name_apart(tmp_path):
     """Each model keeps its own file and entry, whatever names the others have: the old rule named the
     second m.onnx "2-m.onnx" here, the first model's name, and copied it over that model's file."""
-    sources = [(tmp_path / "a" / "2-m.onnx", TINY), (tmp_path / "b" / "m.onnx", DATA / "tiny_mlp.onnx"),
-               (tmp_path / "c" / "m.onnx", TINY), (tmp_path / "d" / "m-2.onnx", DATA / "tiny_mlp.onnx")]
+    sources = [(tmp_path / "a" / "2-m.onnx", NATIVE_TINY), (tmp_path / "b" / "m.onnx", DATA / "tiny_mlp.onnx"),
+               (tmp_path / "c" / "m.onnx", NATIVE_TINY), (tmp_path / "d" / "m-2.onnx", DATA / "tiny_mlp.onnx")]
     for path, source in sources:
         path.parent.mkdir()
         path.write_bytes(source.read_bytes())
@@ -104,7 +103,7 @@ def test_gan_web_lists_models_of_the_same_name_apart(tmp_path):
 def test_gan_web_refuses_in_one_line_and_writes_nothing(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
-    cases = [([TINY, "-o", tmp_path / "full"], "exists and is not an empty folder"),
+    cases = [([NATIVE_TINY, "-o", tmp_path / "full"], "exists and is not an empty folder"),
              ([unsupported_model(tmp_path), "-o", tmp_path / "site"], "op 'ConvInteger'"),
              # gan-web has no --backend: its hint names the command that runs such a model
              ([unsupported_model(tmp_path), "-o", tmp_path / "site"], "sample this model with gan-sample"),
@@ -134,9 +133,9 @@ WAIT_FOR_GRID = """new Promise((resolve, reject) => {
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI: apt-get install -y chromium)")
 def test_the_page_samples_the_same_pixels_as_the_native_backend(tmp_path):
-    assert run_web(TINY, "-o", tmp_path / "site").exit_code == 0
+    assert run_web(NATIVE_TINY, "-o", tmp_path / "site").exit_code == 0
     conv = unsupported_model(tmp_path)
-    python = Sampler(TINY, backend="native")
+    python = Sampler(NATIVE_TINY, backend="native")
     browser = DevTools(tmp_path / "profile", timeout=PAGE_TIMEOUT)
     try:
         with serve(tmp_path / "site") as url:
@@ -165,7 +164,7 @@ def test_the_page_samples_the_same_pixels_as_the_native_backend(tmp_path):
     np.testing.assert_array_equal(np.array(truncated, np.uint8), python.sample(64, 12345, truncation=0.5).ravel())
     np.testing.assert_array_equal(np.array(labelled, np.uint8), python.sample(64, 2**64 - 1, labels=2).ravel())
     np.testing.assert_array_equal(np.array(z, np.float64).astype(np.float32), latent(5, 6, 7, truncation=0.3).ravel())
-    assert metadata == read_header(TINY.read_bytes()).metadata
+    assert metadata == read_header(NATIVE_TINY.read_bytes()).metadata
     assert page["rows"] == len(metadata) + 1 and page["classes"] == 4 and page["strip"] > 0
     assert page["status"].startswith("native_tiny.onnx: 64 images from seed 0"), page["status"]
     assert "op 'ConvInteger'" in refusal and "samples the generators gan-export writes" in refusal, refusal
@@ -252,7 +251,7 @@ def test_the_page_works_at_phone_and_desktop_width(tmp_path, width, height, rati
     filling most of its column; Enter samples, a random seed, live truncation, a class-keeping walk (one
     row per class for "each class in turn"), download, a link that reproduces the view; a bad file is
     one sentence and the model on screen stays."""
-    assert run_web("--pretrained", "mnist", TINY, "-o", tmp_path / "site").exit_code == 0
+    assert run_web("--pretrained", "mnist", NATIVE_TINY, "-o", tmp_path / "site").exit_code == 0
     (tmp_path / "notes.onnx").write_text("my shopping list, not a model\n")
     (tmp_path / "cut.onnx").write_bytes((tmp_path / "site" / "mnist.onnx").read_bytes()[:100_000])
     mnist = Sampler((tmp_path / "site" / "mnist.onnx"), backend="native")

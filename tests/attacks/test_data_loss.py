@@ -11,11 +11,9 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from attack_tools import TRAIN, assert_refused, invoke, snapshot
-from conftest import TINY_MODEL
+from kit import TINY_MODEL, TRAIN, assert_refused, image_data, invoke, snapshot
 from onnxgan.errors import UserError
 from onnxgan.runtime import Sampler, shards
 from onnxgan.runtime.cli import main as gan_sample
@@ -93,7 +91,7 @@ def test_a_job_whose_folder_is_deleted_mid_run_writes_no_index(tmp_path, monkeyp
 
 @pytest.fixture
 def run(tmp_path) -> Path:
-    np.save(tmp_path / "data.npy", np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8))
+    image_data(tmp_path / "data.npy")
     assert invoke(gan_train, ["--data", tmp_path / "data.npy", *TRAIN, "--out", tmp_path / "run"]).exit_code == 0
     return tmp_path / "run"
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from attack_tools import TRAIN, assert_refused, invoke, snapshot
-from conftest import TINY_MODEL, tiny_config, write_checkpoint
+from kit import TINY_MODEL, TRAIN, assert_refused, image_data, invoke, snapshot, tiny_config, write_checkpoint
 from onnxgan.export.cli import main as gan_export
 from onnxgan.files import NAME_MAX, atomic_write, new_folder, temp_prefix
 from onnxgan.runtime.cli import main as gan_sample
@@ -25,7 +23,7 @@ def folder(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     write_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt", tiny_config("mlp"))
-    np.save(tmp_path / "data.npy", np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8))
+    image_data(tmp_path / "data.npy")
     return tmp_path
 
 

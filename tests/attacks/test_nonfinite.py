@@ -10,8 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from attack_tools import assert_refused, invoke, snapshot
-from conftest import TINY_MODEL
+from kit import TINY_MODEL, assert_refused, invoke, snapshot
 from onnxgan.errors import EXIT_CHECK_FAILED, CheckFailed
 from onnxgan.runtime import Sampler
 from onnxgan.runtime.cli import main as gan_sample

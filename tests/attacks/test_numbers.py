@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 
-from attack_tools import TRAIN, assert_refused, invoke
+from kit import TRAIN, assert_refused, image_data, invoke
 from onnxgan.train.cli import MODEL_OPTIONS
 from onnxgan.train.cli import main as gan_train
 from onnxgan.train.config import NUMBER_BOUNDS, ModelConfig, TrainConfig
@@ -32,8 +31,7 @@ FLOAT_OPTIONS = sorted({"--" + f.name.replace("_", "-") for f in dataclasses.fie
 @pytest.fixture
 def data(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    np.save(tmp_path / "data.npy", np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8))
-    return tmp_path / "data.npy"
+    return image_data(tmp_path / "data.npy")
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])

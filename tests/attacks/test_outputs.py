@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from attack_tools import assert_refused, invoke, snapshot
-from conftest import TINY_MODEL, tiny_config, write_checkpoint
+from kit import TINY_MODEL, assert_refused, invoke, snapshot, tiny_config, write_checkpoint
 from onnxgan.export.cli import main as gan_export
 from onnxgan.runtime.eval_cli import main as gan_eval
 

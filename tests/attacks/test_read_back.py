@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from attack_tools import TRAIN, assert_refused, invoke, snapshot
-from conftest import tiny_config, write_checkpoint
+from kit import TRAIN, assert_refused, invoke, snapshot, tiny_config, write_checkpoint
 from onnxgan.export.cli import main as gan_export
 from onnxgan.train.cli import main as gan_train
 

@@ -12,10 +12,9 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from attack_tools import TRAIN, assert_refused, invoke, snapshot
+from kit import TRAIN, assert_refused, image_data, invoke, snapshot
 from onnxgan.jobs import LOCK
 from onnxgan.train import run_files
 from onnxgan.train.cli import main as gan_train
@@ -25,7 +24,7 @@ from onnxgan.train.cli import main as gan_train
 def trained(tmp_path_factory) -> Path:
     """A finished 2-step run on 64 random 8x8 images (its data beside it)."""
     root = tmp_path_factory.mktemp("trained")
-    np.save(root / "data.npy", np.random.default_rng(0).integers(0, 256, (64, 8, 8), dtype=np.uint8))
+    image_data(root / "data.npy")
     result = invoke(gan_train, ["--data", root / "data.npy", *TRAIN, "--out", root / "run"])
     assert result.exit_code == 0, result.output
     return root

@@ -14,21 +14,9 @@ from pathlib import Path
 import onnx
 import pytest
 
-from attack_tools import assert_refused, invoke, snapshot
-from conftest import TINY_MODEL
+from kit import TINY_MODEL, assert_refused, conditional_model, invoke, snapshot, with_metadata
 from onnxgan.runtime.cli import main as gan_sample
 from onnxgan.runtime.eval_cli import main as gan_eval
-from test_runtime import conditional_model
-
-
-def with_metadata(source: Path, path: Path, **changes: str) -> Path:
-    """A copy of ``source`` whose metadata_props ``key`` holds the JSON text ``changes[key]``."""
-    model = onnx.load(source)
-    props = {p.key: p.value for p in model.metadata_props} | changes
-    del model.metadata_props[:]
-    onnx.helper.set_model_props(model, props)
-    onnx.save(model, path)
-    return path
 
 
 @pytest.fixture

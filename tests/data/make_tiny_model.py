@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: conftest.py's checkpoint writer
+sys.path.insert(0, str(HERE.parent))  # tests/: the kit's checkpoint writer (kit.py)
 
-from conftest import TINY_MODEL, tiny_config, write_checkpoint  # noqa: E402
+from kit import TINY_MODEL, tiny_config, write_checkpoint  # noqa: E402
 
 from onnxgan.export.onnx_export import export_checkpoint  # noqa: E402
 from onnxgan.files import atomic_write  # noqa: E402
