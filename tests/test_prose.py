@@ -4,8 +4,7 @@ names (the registry, train/models.py's ARCHITECTURES), README's gan-train option
 ``gan-train --help`` (every option, and every default the table states as a value), README's Map (its
 files exist, each command sits where launch.py starts it), and the losses that train/config.py and
 train/trainer.py list (LOSSES). Each checker is also fed a planted violation, so that it is seen to fail.
-Facts in files that other work is editing are strict xfails: fixing the prose makes them fail until the
-mark goes."""
+"""
 from __future__ import annotations
 
 import re
@@ -197,8 +196,6 @@ def loss_comment() -> str:
     return re.search(r"^    loss: str = .*?#(.*)$", source, flags=re.M).group(1)
 
 
-@pytest.mark.xfail(strict=True, reason="stale in train/config.py (issue 23's file) and train/trainer.py (the "
-                   "lead's): both list the losses without rpgan; the lead fixes them, then drops this mark")
 @pytest.mark.parametrize("where", ["config.py's loss field", "trainer.py's docstring"])
 def test_the_losses_listed_in_prose_are_every_loss(where):
     text = loss_comment() if where.startswith("config") else trainer.__doc__

@@ -216,7 +216,7 @@ class TrainConfig:
     sample_every: int = 500
     ckpt_every: int = 2000
     sync_bn: bool = False  # SyncBatchNorm across torchrun processes (CUDA only)
-    loss: str = "ns"  # ns (non-saturating, BCE on logits), hinge, wgan-gp
+    loss: str = "ns"  # LOSSES: ns (non-saturating, BCE on logits), hinge, wgan-gp, rpgan (R3GAN's pairing)
     gp_weight: float = 10.0  # wgan-gp's gradient penalty weight
     r1: float = 0.0  # R1 penalty weight gamma on real images (0: off)
     gamma: float = 0.0  # zero-centred penalties on real and fake images: gamma / 2 * (R1 + R2) (0: off)

@@ -3,7 +3,7 @@
 ``mlp`` (the Keras MLP GAN): G latent-256-512-1024-784, LeakyReLU(0.2), tanh; D 784-1024-512-256-1,
 LeakyReLU(0.2), dropout 0.3, returning logits. ``mlp-bn``: the same G with BatchNorm beside each
 hidden activation (before it by default, after it as in the Keras tutorial; momentum 0.2, i.e. Keras'
-0.8), D 784-784-392-1. ``activation`` and ``init`` change the mlp models' activations and every model's
+0.8), D 784-512-256-1 (the keras-mlp-bn preset: the tutorial's 784-784-392-1). ``activation`` and ``init`` change the mlp models' activations and every model's
 initial weights (the TensorFlow tutorial: ReLU, truncated normal).
 ``dcgan``: G Linear -> 128 x H/4 x W/4 -> 64 x H/2 x W/2 -> C x H x W with transposed convolutions,
 BatchNorm + ReLU, tanh; D two 5x5 stride-2 convolutions (64, 128), LeakyReLU(0.2), dropout 0.3, a

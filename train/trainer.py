@@ -1,7 +1,7 @@
 """One training step of a GAN: K D steps, one G step, the G EMA update, and on-device running stats.
 
 Shapes: real images (N, C, H, W) in [-1, 1], labels (N,) int64 (conditional models) or None,
-z (N, latent_dim). D's outputs are logits for ``ns`` and critic values for ``hinge``/``wgan-gp``.
+z (N, latent_dim). D's outputs are logits for ``ns`` and ``rpgan`` and critic values for ``hinge``/``wgan-gp``.
 """
 from __future__ import annotations
 
