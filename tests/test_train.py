@@ -354,3 +354,18 @@ def test_collapse_warnings_wait_for_a_trend_or_the_run_end():
     assert warned == [0, 0, 0, 1, 0, 1, 1]
     first_alone = QualityScorer(Scripted([result(0.05, 0.001)]), torch.zeros(4, 8), None)
     assert len(first_alone.score(StillG(), final=True)["warnings"]) == 2  # a one-score run still hears it
+
+
+def test_the_default_recipes_choices_live_in_config():
+    """train/config.py decides the choices that are no field's default; the loop and the trainer apply them."""
+    from onnxgan.train import config
+    from onnxgan.train.loop import total_steps
+
+    assert total_steps(config.TrainConfig(), steps_per_epoch=468) == config.DEFAULT_STEPS
+    assert [config.conditional_by_default(None, True), config.conditional_by_default(None, False),
+            config.conditional_by_default(False, True), config.conditional_by_default(True, False)] == [
+        True, False, False, True]
+    assert [config.auto_amp(device, native) for device in ("cpu", "cuda") for native in (True, False)] == [
+        "bf16", "none", "none", "none"]
+    assert config.cuda_graph_obstacle(config.TrainConfig(), "cuda", distributed=False) is None
+    assert "--d-steps 1" in config.cuda_graph_obstacle(config.TrainConfig(d_steps=2), "cuda", distributed=False)

@@ -21,10 +21,11 @@ from onnxgan.errors import UserError
 from .augment import MIN_SIDE as AUGMENT_MIN_SIDE
 from .checkpoint import load_checkpoint, resolve_checkpoint
 from .config import (ACTIVATIONS, AMPS, AUGMENTS, BN_POSITIONS, CUDA_GRAPHS, DEFAULT_WIDTHS, DEVICES, EMA_BN,
-                     EVAL_REAL, INITS, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig, model_for_data)
+                     DEFAULT_STEPS, EVAL_REAL, INITS, LOSSES, MODEL_NAMES, ModelConfig, TrainConfig,
+                     conditional_by_default, model_for_data)
 from .data import check_fits, load_dataset
 from .distributed import launched_rank
-from .loop import DEFAULT_STEPS, train
+from .loop import train
 from .presets import PRESETS, SCHEDULE, apply_preset, preset_table
 from .run_files import check_run_dir, default_run_dir, locked_run_dir, resumed_run
 from .scoring import inception_weights
@@ -182,7 +183,7 @@ def main(ctx: click.Context, preset: str | None, resume: str | None, dry_run: bo
             click.echo(f"model {model_choice} (--model picks another)", err=True)
         model_config = dataclasses.replace(model_config, name=name)
     if resume_state is None:
-        conditional = options["cond"] if options["cond"] is not None else data.labels is not None
+        conditional = conditional_by_default(options["cond"], data.labels is not None)
         classes = data.class_names if conditional else ()
         if conditional and data.labels is None:
             raise UserError(f"{data.source}: --cond needs labelled data (IDX labels, class subfolders or npz labels)")

@@ -47,6 +47,38 @@ DEFAULT_WIDTHS = {
 MLP_MAX_SIDE = 32
 
 
+# The default recipe's choices that are no field's default, each beside its reason (the fields below hold
+# the rest). The steps: about 4 minutes of the default recipe on 2 AVX2 cores in fp32, 2 with native bf16,
+# evaluations included (measured; docs/quality.md).
+DEFAULT_STEPS = 10000
+
+
+def conditional_by_default(cond: bool | None, has_labels: bool) -> bool:
+    """--cond / --no-cond as given, else conditional exactly when the data has labels: MNIST does, and a
+    conditional G gives all ten digits, balanced, and a digit picker when sampling."""
+    return has_labels if cond is None else cond
+
+
+def auto_amp(device_type: str, native_bf16: bool) -> str:
+    """What --amp auto runs: bf16 on a CPU that multiplies bf16 natively (the default recipe ran 1.6x the
+    steps/s of fp32 on a Zen 5 at the same quality per step: docs/quality.md), fp32 elsewhere (AVX2 CPUs
+    only emulate bf16, slower than fp32; on CUDA the default MLP step is launch-bound, so bf16 buys little)."""
+    return "bf16" if device_type == "cpu" and native_bf16 else "none"
+
+
+def cuda_graph_obstacle(train_config: "TrainConfig", device_type: str, distributed: bool) -> str | None:
+    """Why one D+G step cannot be captured as a CUDA graph (None: it can). --cuda-graph auto captures
+    wherever it can: on an H200 the default recipe's step ran 7x eager's rate at batch 64, 4x at 512 (it is
+    bound by kernel launches; docs/gpu.md)."""
+    if device_type != "cuda":
+        return "--cuda-graph needs --device cuda (a GPU); drop it on the CPU"
+    if distributed or train_config.compile or train_config.d_steps != 1:
+        return "--cuda-graph works alone: one process, no --compile (use it instead), --d-steps 1"
+    if train_config.loss == "wgan-gp" or train_config.r1 > 0 or train_config.gamma > 0:
+        return "--cuda-graph does not capture gradient penalties (--loss wgan-gp, --r1, --gamma)"
+    return None
+
+
 def model_for_data(image_shape: tuple[int, int, int]) -> tuple[str, str]:
     """The model a run gets when neither --model nor a preset names one, for (C, H, W) data, and why."""
     channels, height, width = image_shape
@@ -201,7 +233,7 @@ class TrainConfig:
     image_size: int = 0  # a folder of images: every image resized and centre-cropped to N x N (0: as found)
     channels: int = 0  # a folder of images: 1 all grey, 3 all RGB (0: as found; any colour image makes all RGB)
     steps: int = 0  # 0 -> derived from epochs
-    epochs: int = 0  # 0 with steps 0 -> DEFAULT_STEPS
+    epochs: int = 0  # 0 with steps 0 -> DEFAULT_STEPS (above)
     batch_size: int = 128
     lr: float = 5e-4  # G's Adam learning rate (and D's when d_lr is 0)
     # D's learning rate (0: the same as lr). Twice G's is TTUR (Heusel et al. 2017): recall 0.73-0.74 at

@@ -22,14 +22,13 @@ import torch
 from onnxgan import __version__
 from onnxgan.errors import EXIT_DIVERGED, EXIT_FAILED_RUN, EXIT_INTERRUPTED, CommandError, UserError
 
-from .config import ModelConfig, TrainConfig
+from .config import DEFAULT_STEPS, ModelConfig, TrainConfig
 from .data import ImageData
 from .distributed import World, join_world, leave_world
 from .health import RunHealth
 from .run_files import RunFiles, stop_on_signals
 from .trainer import GANTrainer
 
-DEFAULT_STEPS = 10000  # the default recipe on 2 CPU cores, evaluations included: about 4 minutes in fp32 on AVX2, 2 in bf16 (measured)
 GRID_SIZE = 64  # 8 x 8 digits in each sample grid
 COLLAPSE_FALL = 0.5  # a recall under half its best so far is a collapse, not a start
 HEALTH_REFERENCE = 256  # real images the failed-run checks compare G's output with

@@ -16,7 +16,7 @@ from onnxgan.errors import UserError, first_line
 
 from . import losses
 from .augment import augment
-from .config import CONV_MODELS, ModelConfig, TrainConfig
+from .config import CONV_MODELS, ModelConfig, TrainConfig, auto_amp, cuda_graph_obstacle
 from .distributed import World
 from .ema_batchnorm import recompute_batchnorm_statistics
 from .models import build_models, mixes_samples
@@ -32,29 +32,14 @@ def native_bf16_cpu() -> bool:
 
 
 def resolve_amp(name: str, device: torch.device) -> str:
-    """--amp as run: ``auto`` is ``bf16`` on a CPU with native bf16 (the default recipe ran 1.6x the steps/s
-    of fp32 on a Zen 5 with the same quality per step: docs/quality.md), ``none`` elsewhere (on CUDA the
-    default MLP step is launch-bound, so bf16 buys little there)."""
-    if name != "auto":
-        return name
-    return "bf16" if device.type == "cpu" and native_bf16_cpu() else "none"
-
-
-def cuda_graph_obstacle(train_config: TrainConfig, device: torch.device, world: World) -> str | None:
-    """Why one D+G step cannot be captured as a CUDA graph here (None: it can)."""
-    if device.type != "cuda":
-        return "--cuda-graph needs --device cuda (a GPU); drop it on the CPU"
-    if world.distributed or train_config.compile or train_config.d_steps != 1:
-        return "--cuda-graph works alone: one process, no --compile (use it instead), --d-steps 1"
-    if train_config.loss == "wgan-gp" or train_config.r1 > 0 or train_config.gamma > 0:
-        return "--cuda-graph does not capture gradient penalties (--loss wgan-gp, --r1, --gamma)"
-    return None
+    """--amp as run: ``auto`` as config.auto_amp decides it for this device and CPU."""
+    return auto_amp(device.type, native_bf16_cpu()) if name == "auto" else name
 
 
 def resolve_cuda_graph(train_config: TrainConfig, device: torch.device, world: World) -> bool:
-    """--cuda-graph as run: ``auto`` captures wherever it can (on an H200 the default recipe's step ran 7x
-    eager's rate at batch 64, 4x at 512: it is bound by kernel launches); ``on`` refuses where it cannot."""
-    obstacle = cuda_graph_obstacle(train_config, device, world)
+    """--cuda-graph as run: ``auto`` captures wherever config.cuda_graph_obstacle finds nothing in the way;
+    ``on`` refuses where it cannot."""
+    obstacle = cuda_graph_obstacle(train_config, device.type, world.distributed)
     if train_config.cuda_graph == "on" and obstacle:
         raise UserError(obstacle)
     return train_config.cuda_graph != "off" and obstacle is None
