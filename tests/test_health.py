@@ -147,3 +147,16 @@ def test_a_failed_run_resumed_past_its_failure_is_judged_anew(tmp_path):
     resumed = rows + [{"step": 20, "d_loss": 1.2, "g_loss": 0.9, "D(x)": 0.6, "D(G(z))": 0.4}]
     (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in resumed))
     assert "This run failed" not in write_report(run).read_text()
+
+
+def test_the_report_names_the_features_its_scores_use(tmp_path):
+    from onnxgan.train.report import write_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    scored = {"step": 10, "fid": 30.0, "fid_floor": 2.0, "n": 100}
+    (run / "metrics.jsonl").write_text(json.dumps(scored) + "\n")
+    assert "features of onnxgan&#x27;s MNIST classifier: not comparable" in write_report(run).read_text()
+    inception = {**scored, "features": "Inception-v3 pool3 (pytorch-fid)"}
+    (run / "metrics.jsonl").write_text(json.dumps(inception) + "\n")
+    assert "features of Inception-v3 pool3 (pytorch-fid): comparable" in write_report(run).read_text()

@@ -22,7 +22,7 @@ LAST_ROWS = 10  # training rows shown in the metrics table (every evaluation row
 PANELS = (  # (title, [(metrics row key, legend label)], y scale): FID falls over decades, hence log
     ("losses", [("d_loss", "d_loss"), ("g_loss", "g_loss")], "linear"),
     ("D outputs", [("D(x)", "D(x)"), ("D(G(z))", "D(G(z))")], "linear"),
-    ("FID (classifier features)", [("fid", "FID"), ("fid_floor", "real-vs-real floor")], "log"),
+    ("FID ({features})", [("fid", "FID"), ("fid_floor", "real-vs-real floor")], "log"),
 )
 
 
@@ -36,13 +36,14 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path) -> None:
     panels = [p for p in PANELS if any(key in row for key, _ in p[1] for row in rows)] or list(PANELS[:1])
     figure = Figure(figsize=(5 * len(panels), 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
+    features = "Inception features" if _scored_features(rows) != CLASSIFIER_FEATURES else "classifier features"
     for axes, (title, series, yscale) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
         for key, label in series:
             points = [(row["step"], row[key]) for row in rows if _is_number(row.get(key)) and "step" in row
                       and (yscale == "linear" or row[key] > 0)]
             if points:
                 axes.plot(*zip(*points), label=label, marker="." if len(points) < 30 else None)
-        axes.set_title(title)
+        axes.set_title(title.format(features=features))
         axes.set_yscale(yscale)
         axes.set_xlabel("step")
         axes.grid(alpha=0.3)
@@ -72,9 +73,11 @@ def write_report(run_dir: str | Path) -> Path:
                         'alt="training curves">')
         evaluations = [{k: v for k, v in row.items() if k in EVALUATION_COLUMNS} for row in rows if "fid" in row]
         if evaluations:
+            features = _scored_features(rows)
+            note = ("not comparable with Inception FID" if features == CLASSIFIER_FEATURES else
+                    "comparable with published FID at equal sample counts")
             sections.append("<h2>Evaluations</h2>" + _table(evaluations)
-                            + "<p>FID/KID in the features of onnxgan's MNIST classifier: not comparable with "
-                              "Inception FID.</p>")
+                            + f"<p>FID/KID in the features of {html.escape(features)}: {note}.</p>")
         training = [row for row in rows if "d_loss" in row][-LAST_ROWS:]
         if training:
             sections.append(f"<h2>Last {len(training)} training rows</h2>" + _table(training))
@@ -157,6 +160,16 @@ def _config_table(config: dict[str, Any]) -> str:
     cells = "".join(f"<div><b>{html.escape(key)}</b> {html.escape(_cell(value) if value != '' else '-')}</div>"
                     for key, value in flat("", config))
     return f'<div class="config">{cells}</div>'
+
+
+CLASSIFIER_FEATURES = "onnxgan's MNIST classifier"
+
+
+def _scored_features(rows: list[dict[str, Any]]) -> str:
+    """The network whose features the run's scores use: the last scored row's ``features`` (Inception
+    rows name it), else the MNIST classifier's."""
+    named = [row["features"] for row in rows if "fid" in row and isinstance(row.get("features"), str)]
+    return named[-1] if named else CLASSIFIER_FEATURES
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
