@@ -133,6 +133,8 @@ def test_a_healthy_tiny_run_is_not_failed(tmp_path):
     assert result.exit_code == 0, result.output
     assert "This run failed" not in (run / "report.html").read_text()
     assert "report:" in result.stdout
+    header = result.stderr.splitlines()[0]
+    assert header.startswith("training mlp-bn (conditional on 10 classes) on mnist"), header
 
 
 def test_a_failed_run_resumed_past_its_failure_is_judged_anew(tmp_path):

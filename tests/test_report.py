@@ -89,3 +89,20 @@ def test_read_metrics_skips_what_is_not_a_row(tmp_path):
     path.write_bytes(b'{"step": 1}\n[1, 2]\n7\n{"step": 2, "name": "\xff"}\n{"step": 3\n')
     rows = read_metrics(path)
     assert [row["step"] for row in rows] == [1, 2]  # the list, the number and the cut line are gone
+
+
+def test_the_summary_gives_the_mean_rate_labelled_class_bars_and_the_config_as_a_table(tmp_path):
+    """The report's figures a reader takes at face value: the run's mean rate (not the last interval's),
+    each class bar's share written on it, and config.json as key/value cells instead of raw JSON."""
+    run = fake_run(tmp_path / "run")
+    rows = read_metrics(run / "metrics.jsonl")
+    rows[-2].update({"steps_per_s": 40.6, "mean_steps_per_s": 7.1})  # the last training row
+    rows[-1]["class_histogram"] = [0.05] + [0.95 / 9] * 9
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    page = write_report(run).read_text()
+    summary = page[page.index("<h2>Summary</h2>"):page.index("Samples over time")]
+    assert "7.1 steps/s on average" in summary and "40.6" not in summary
+    assert "<small>5%</small>" in summary and summary.count("<small>11%</small>") == 9
+    config = page[page.index("<h2>Configuration</h2>"):]
+    assert "<b>model.latent_dim</b> 100" in config and "<pre>" not in config
+    assert "&lt;b&gt;escaped&lt;/b&gt;" in config  # the config's text is escaped, as before
