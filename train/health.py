@@ -43,7 +43,8 @@ def midtone_share(images: np.ndarray) -> float:
 
 @dataclass
 class RunHealth:
-    """Watches one run. ``loss`` is --loss; ``real`` a few real images, float (N, C, H, W) in [-1, 1]."""
+    """Watches one run. ``loss`` is --loss; the real images' spread and mid-tone share are the anchors of the
+    image states (``for_data`` computes them from real images, float (N, C, H, W) in [-1, 1])."""
 
     loss: str
     real_spread: float

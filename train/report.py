@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from onnxgan.errors import UserError
+from onnxgan.errors import EXIT_DIVERGED, EXIT_FAILED_RUN, UserError
 from onnxgan.files import atomic_write
 
 MAX_GRIDS = 12  # sample grids shown, evenly spaced over the run (first and last included)
@@ -101,8 +101,9 @@ def _failure(rows: list[dict[str, Any]]) -> str:
     if not failed:
         return ""
     reasons = "".join(f"<li>{html.escape(str(reason))}</li>" for reason in failed[-1])
-    return (f'<div class="failed"><h2>This run failed</h2><ul>{reasons}</ul><p>gan-train exited with status 4 '
-            "(3 for NaN/Inf). The checkpoints and grids are kept: look at the grids below before you use them.</p></div>")
+    return (f'<div class="failed"><h2>This run failed</h2><ul>{reasons}</ul><p>gan-train exited with status '
+            f"{EXIT_FAILED_RUN} ({EXIT_DIVERGED} for NaN/Inf). The checkpoints and grids are kept: look at the grids "
+            "below before you use them.</p></div>")
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:
