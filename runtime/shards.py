@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import zipfile
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -101,16 +102,16 @@ def write_shard(sampler: Sampler, job: Job, k: int, folder: Path) -> dict:
     return {"file": path.name, "first": first, "count": count, "sha256": digest(path)}
 
 
-def check_replaceable(folder: Path, job: Job, k: int) -> None:
-    """A ``UserError`` unless what stands at shard k's name (if anything) is of the shard's own kind, so
-    that a rerun replaces only what a run of this job can have written: a regular file where an .npz
-    belongs; a folder of regular files named as the shard's PNGs where a PNG folder belongs. A user's
-    folder, file or link at that name is never deleted."""
+def check_replaceable(folder: Path, job: Job, k: int, recorded: set[int]) -> None:
+    """A ``UserError`` unless what stands at shard k's name (if anything) is what a run of this job can
+    have left there, so that a rerun replaces nothing else: where an .npz belongs, a regular file laid
+    out as write_shard writes one (_is_shard_archive); where a PNG folder belongs, a folder of regular
+    files named as the shard's PNGs. A user's folder, file or link at that name is never deleted."""
     path = folder / job.name(k)
     if not os.path.lexists(path):
         return
     if job.format == "npz":
-        ours = path.is_file() and not path.is_symlink()
+        ours = path.is_file() and not path.is_symlink() and _is_shard_archive(path, job, k, k in recorded)
     else:
         names = {png_name(job, i) for i in range(job.first(k), job.first(k) + job.count(k))}
         ours = path.is_dir() and not path.is_symlink() and all(
@@ -118,6 +119,26 @@ def check_replaceable(folder: Path, job: Job, k: int) -> None:
     if not ours:
         raise UserError(f"-o {folder}: {path.name} is not a shard of this job (a {_kind(path)}); move it away, "
                         "then rerun")
+
+
+SHARD_MEMBERS = ["first_index.npy", "images.npy", "labels.npy"]  # write_shard's np.savez, sorted
+
+
+def _is_shard_archive(path: Path, job: Job, k: int, recorded: bool) -> bool:
+    """An .npz whose zip directory names exactly write_shard's arrays, and either shard k is in the index
+    (``recorded``: written, then damaged, so its data need not read) or its first_index is shard k's
+    first sample (a job killed between writing the shard and recording it)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if sorted(archive.namelist()) != SHARD_MEMBERS:
+                return False
+        if recorded:
+            return True
+        with np.load(path, allow_pickle=False) as npz:
+            first = npz["first_index"]
+            return first.shape == () and first.dtype == np.int64 and int(first) == job.first(k)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def png_name(job: Job, i: int) -> str:
@@ -160,10 +181,10 @@ def run_job(sampler: Sampler, folder: Path, n: int, seed: int, label: int | None
     job = Job(sampler.sha256, n, seed, shard_size, shard_format, label, info["backend"], info["provider"],
               truncation)
     with _locked(folder) as lock:
-        kept = _verified_shards(folder, job)
+        kept, recorded = _verified_shards(folder, job)
         todo = [k for k in range(job.shard_count) if k not in kept]
         for k in todo:  # before anything is written or deleted
-            check_replaceable(folder, job, k)
+            check_replaceable(folder, job, k, recorded)
         _write_index(lock, job, kept)  # drops the entries that failed verification
         bar = tqdm(total=job.shard_count, initial=len(kept), unit="shard", dynamic_ncols=True, disable=None,
                    file=sys.stderr)
@@ -253,8 +274,9 @@ def _locked(folder: Path) -> Iterator[FolderLock]:
         yield lock
 
 
-def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
-    """The shards a previous run of this job finished and whose files still match: {k: index entry}.
+def _verified_shards(folder: Path, job: Job) -> tuple[dict[int, dict], set[int]]:
+    """The shards a previous run of this job finished and whose files still match, {k: index entry}, and
+    every shard k the index records (matching or not).
 
     A new folder must be empty (but for our lock); a folder of another job is refused.
     """
@@ -263,7 +285,7 @@ def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
         if holds_files(folder):
             raise UserError(f"-o {folder}: holds files but no {INDEX}; give a new or empty folder, or the folder "
                             "of an earlier --shard-size job to finish it")
-        return {}
+        return {}, set()
     try:
         index = json.loads(path.read_text())
         recorded = {field.name: index[field.name] if field.default is MISSING else index.get(field.name, field.default)
@@ -284,7 +306,7 @@ def _verified_shards(folder: Path, job: Job) -> dict[int, dict]:
             matches = False
         if matches:
             kept[k] = entry
-    return kept
+    return kept, {k for k, _ in entries}
 
 
 def _is_entry(entry: object, job: Job) -> bool:

@@ -7,10 +7,12 @@ link out of the run folder. Each refusal: one line, exit 2, the user's files unt
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kit import TINY_MODEL, TRAIN, assert_refused, image_data, invoke, snapshot
@@ -36,6 +38,8 @@ def users_folder(path: Path) -> None:
     ("png", "shard_00001", lambda path: path.write_text("the user's own file")),  # a file where a PNG folder belongs
     ("png", "shard_00001", users_folder),  # a folder of other files where a PNG folder belongs
     ("npz", "shard_00001.npz", lambda path: path.symlink_to(path.parent.parent / "elsewhere.npz")),
+    ("npz", "shard_00001.npz", lambda path: path.write_text("the user's own file")),  # a file at a recorded name
+    ("npz", "shard_00001.npz", lambda path: np.savez(path, images=np.zeros((5, 2, 2), np.uint8))),  # the user's npz
 ])
 def test_a_rerun_never_deletes_what_it_did_not_write(tmp_path, shard_format, shard, plant):
     job = tmp_path / "job"
@@ -124,3 +128,27 @@ def test_resume_follows_no_link_out_of_the_run_folder(run, tmp_path):
     invoke(gan_train, ["--resume", run, "--steps", 3])
     assert {name: (elsewhere / name).read_text() for name in before} == before
 
+
+
+def _forget_shard(job: Path, name: str) -> None:
+    """Drop shard `name` from index.json, as a job killed between writing the shard and recording it."""
+    index = json.loads((job / "index.json").read_text())
+    index["shards"] = [entry for entry in index["shards"] if entry["file"] != name]
+    index["complete"] = False
+    (job / "index.json").write_text(json.dumps(index))
+
+
+def test_an_unrecorded_shard_of_the_job_is_redone_and_another_shards_file_is_kept(tmp_path):
+    job = tmp_path / "job"
+    args = finished_job(job, "npz")
+    original = (job / "shard_00001.npz").read_bytes()
+    _forget_shard(job, "shard_00001.npz")
+    result = invoke(gan_sample, args)
+    assert result.exit_code == 0 and "1 written" in result.stdout, result.output
+    assert (job / "shard_00001.npz").read_bytes() == original
+    # shard 0's arrays at shard 1's unrecorded name: a shard, but not this one (its first_index is 0)
+    shutil.copyfile(job / "shard_00000.npz", job / "shard_00001.npz")
+    _forget_shard(job, "shard_00001.npz")
+    before = snapshot(tmp_path)
+    assert_refused(invoke(gan_sample, args), "gan-sample", 2, "shard_00001")
+    assert snapshot(tmp_path) == before
