@@ -3,8 +3,8 @@
 Each recipe trains as a real ``gan-train`` process. Its budget is CPU time: the process's user + system
 seconds (all its threads, read from /proc) divided by the cores it may use, so "150 s" means what 150 s
 on an otherwise idle machine of this many cores buys, and a busy machine slows the run down without
-changing its result. When the budget is spent the run gets SIGINT (it saves a checkpoint and exits 130,
-as a user's Ctrl-C would). Checkpoints saved every ``--ckpt-every`` steps are scored afterwards to find
+changing its result. When the budget is spent the run gets SIGTERM (it saves a checkpoint and exits 143,
+as a stopped job does). Checkpoints saved every ``--ckpt-every`` steps are scored afterwards to find
 the CPU time each recipe takes to reach FID <= 2x the real-vs-real floor; the last checkpoint gives the
 table's figures. Everything is scored by the shipped MNIST classifier metric on ``--samples`` samples
 (balanced labels for conditional models). A recipe that sets its own length (a preset's steps or epochs, or
@@ -75,7 +75,7 @@ def sets_its_length(args: list[str]) -> bool:
 
 
 class Training:
-    """One gan-train process that ends at its own length or is stopped (SIGINT) once it has used its CPU
+    """One gan-train process that ends at its own length or is stopped (SIGTERM) once it has used its CPU
     budget, whichever comes first."""
 
     def __init__(self, name: str, args: list[str], cpu_budget: float, threads: int, folder: Path, ckpt_every: int):
@@ -98,14 +98,15 @@ class Training:
         return self.process.poll() is not None
 
     def stop(self) -> tuple[Path, str]:
-        """SIGINT unless it has ended; either way a run folder whose last.pt holds its final state, and
+        """SIGTERM unless it has ended (not SIGINT: a shell starts a background job with SIGINT ignored,
+        which gan-train inherits and keeps, so a benchmark run as `nohup ... &` never stopped); either way a run folder whose last.pt holds its final state, and
         "FAILED" (gan-train's exit 4: a failed state of train/health.py held at the end), "warned" (such a
         state began at some point) or "ok"."""
         stopped = not self.ended()
         if stopped:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signal.SIGTERM)
         _, stderr = self.process.communicate(timeout=600)
-        if self.process.returncode not in ((130,) if stopped else (0, EXIT_FAILED_RUN)):
+        if self.process.returncode not in ((128 + signal.SIGTERM,) if stopped else (0, EXIT_FAILED_RUN)):
             raise SystemExit(f"{self.name}: gan-train ended with {self.process.returncode}: {stderr[-500:]}")
         warned = any("warning:" in line and ("D wins" in line or "G's output" in line) for line in stderr.splitlines())
         return self.run, "FAILED" if self.process.returncode == EXIT_FAILED_RUN else "warned" if warned else "ok"
