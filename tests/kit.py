@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,9 @@ def reference_normals(seed: int, count: int) -> list[float]:
         values += [radius * math.cos(2 * math.pi * u2), radius * math.sin(2 * math.pi * u2)]
     return values[:count]
 
+
+def as_from_a_terminal() -> None:
+    """preexec_fn for a child that a test sends SIGINT: SIGINT's default disposition, as from a terminal.
+    A test run started in the background of a script (``nohup ... &``, CI) inherits SIGINT ignored, and
+    Python then leaves it ignored, so the child would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from kit import as_from_a_terminal
 
 from onnxgan.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
@@ -36,12 +37,10 @@ def test_the_launcher_imports_no_heavy_module():
 ])
 def test_a_signal_while_torch_imports_is_one_line(tmp_path, signum, code, message):
     # -X importtime reports each module as its import ends, so the first line naming torch's submodules
-    # says torch's own import has begun and has most of its seconds still ahead. The child gets SIGINT's
-    # default disposition, as from a terminal: a test run started in the background of a script inherits
-    # it ignored, and Python then leaves it ignored.
+    # says torch's own import has begun and has most of its seconds still ahead.
     process = subprocess.Popen([sys.executable, "-X", "importtime", str(BIN / "gan-train"), "--steps", "1"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=as_from_a_terminal)
     lines = []
     for line in process.stderr:
         lines.append(line)

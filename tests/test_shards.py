@@ -20,7 +20,7 @@ from PIL import Image
 from onnxgan.runtime import Sampler, latent
 from onnxgan.runtime.shards import run_job
 
-from kit import conditional_model, run_sample
+from kit import as_from_a_terminal, conditional_model, run_sample
 
 BIN = Path(sys.executable).parent  # the installed entry points live beside the interpreter
 
@@ -234,7 +234,8 @@ def test_a_signal_stops_a_pool_job_between_batches(tmp_path, tiny_model, signum,
     every shard is on disk as recorded."""
     job = tmp_path / "job"
     command = [str(BIN / "gan-sample"), str(tiny_model), "-n", "60000", "--shard-size", "500", "--workers", "2"]
-    process = subprocess.Popen([*command, "-o", str(job)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([*command, "-o", str(job)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + 60
     while not ((job / "index.json").exists() and len(index(job)["shards"]) >= 3):
         assert process.poll() is None and time.monotonic() < deadline, "the job ended before any shard was recorded"

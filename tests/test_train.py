@@ -24,7 +24,7 @@ from onnxgan.train import trainer as trainer_module
 from onnxgan.train.config import TrainConfig
 from onnxgan.train.distributed import World
 
-from kit import TINY_RUN, run_train, tensors_of
+from kit import TINY_RUN, as_from_a_terminal, run_train, tensors_of
 
 
 @pytest.mark.slow  # 15-50 s each on 2 busy cores
@@ -167,7 +167,7 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tmp_path):
 def gan_train_process(*args: str, cwd: Path) -> subprocess.Popen:
     script = Path(sys.executable).parent / "gan-train"
     return subprocess.Popen([str(script), *TINY_RUN, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=as_from_a_terminal)
 
 
 @pytest.mark.slow  # 15-50 s each on 2 busy cores
